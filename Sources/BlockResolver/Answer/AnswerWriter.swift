@@ -1,0 +1,60 @@
+import NIOCore
+
+/// Writes the answers the server makes itself, by splicing a header, the client's question and
+/// records prepared by ldns (`ListAnswer`). Only copies bytes; every byte comes from the query or
+/// from ldns.
+enum AnswerWriter {
+    static let typeA: UInt16 = 1
+    static let typeAAAA: UInt16 = 28
+    static let classIN: UInt16 = 1
+    static let flagQR: UInt16 = 0x8000
+    static let flagTC: UInt16 = 0x0200
+    static let flagRD: UInt16 = 0x0100
+    static let flagRA: UInt16 = 0x0080
+    static let flagCD: UInt16 = 0x0010
+
+    /// The sinkhole answer for a blocked `query`: A/AAAA with the sinkhole address, or NOERROR
+    /// with a SOA for other types; the OPT with EDE when the query had EDNS.
+    /// `suffixOffset` is where the listed name starts inside the question name.
+    static func writeBlocked(_ query: Query, suffixOffset: Int, answer: ListAnswer, into buffer: inout ByteBuffer) {
+        let isIN = query.class == classIN
+        let record: [UInt8]? = isIN && query.type == typeA ? answer.a : isIN && query.type == typeAAAA ? answer.aaaa : nil
+        let flags = flagQR | flagRA | (query.recursionDesired ? flagRD : 0) | (query.checkingDisabled ? flagCD : 0)
+        writeHeader(id: query.id, flags: flags, answers: record == nil ? 0 : 1,
+                    authorities: record == nil ? 1 : 0, additionals: query.edns == nil ? 0 : 1, into: &buffer)
+        writeQuestion(name: query.name, type: query.type, class: query.class, into: &buffer)
+        if let record {
+            buffer.writeBytes(record)
+        } else {
+            // Owner of the SOA: a pointer to the listed suffix of the question name (offset 12 + suffix).
+            let pointer = UInt16(0xC000) | UInt16(QueryParser.headerSize + suffixOffset)
+            buffer.writeInteger(pointer)
+            buffer.writeBytes(answer.soa.dropFirst(2))
+        }
+        if query.edns != nil { buffer.writeBytes(answer.opt) }
+    }
+
+    /// A reply with no records but the question (and OPT when the client used EDNS): SERVFAIL when
+    /// every upstream failed, or a truncated reply telling a UDP client to retry over TCP.
+    static func writeEmpty(id: UInt16, flags: UInt16, rcode: UInt8, question: Question, opt: [UInt8]?,
+                           into buffer: inout ByteBuffer) {
+        writeHeader(id: id, flags: flags | UInt16(rcode & 0xF), answers: 0, authorities: 0,
+                    additionals: opt == nil ? 0 : 1, into: &buffer)
+        question.name.withUnsafeBufferPointer { name in
+            writeQuestion(name: name, type: question.type, class: question.class, into: &buffer)
+        }
+        if let opt { buffer.writeBytes(opt) }
+    }
+
+    @inline(__always)
+    static func writeHeader(id: UInt16, flags: UInt16, answers: UInt16, authorities: UInt16, additionals: UInt16,
+                            into buffer: inout ByteBuffer) {
+        buffer.writeMultipleIntegers(id, flags, UInt16(1), answers, authorities, additionals)
+    }
+
+    @inline(__always)
+    static func writeQuestion(name: UnsafeBufferPointer<UInt8>, type: UInt16, class: UInt16, into buffer: inout ByteBuffer) {
+        buffer.writeBytes(name)
+        buffer.writeMultipleIntegers(type, `class`)
+    }
+}

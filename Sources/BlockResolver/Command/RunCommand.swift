@@ -1,0 +1,105 @@
+import ArgumentParser
+import Atomics
+import Logging
+import NIOCore
+import NIOPosix
+import ResolverConfig
+import UnixSignals
+
+/// `block-resolver run`: serve DNS until SIGTERM or SIGINT; reload lists on SIGHUP.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Serve DNS on the config's listen addresses (UDP and TCP).",
+        discussion: """
+            Signals: SIGHUP re-reads the config and every list, builds a complete new policy and \
+            swaps it in; if anything fails the old policy keeps serving and the reason is logged. \
+            SIGTERM or SIGINT stop taking queries, finish those in flight, and exit 0.
+
+            Logs go to standard error. Exit status 1 when the config, a list or a listen address \
+            cannot be used at start.
+            """
+    )
+
+    @OptionGroup var options: ConfigOptions
+
+    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "block-resolver")
+        // Trap the signals before the (possibly long) first load: SIGHUP's default action would
+        // otherwise kill the process when an operator reloads a little too early.
+        let signals = await UnixSignalsSequence(trapping: .sighup, .sigterm, .sigint)
+
+        let loader = ConfigLoader()
+        let settings: ResolverSettings
+        let snapshot: PolicySnapshot
+        do {
+            settings = try loader.load(path: options.config)
+            if settings.upstreamsFromResolvConf {
+                logger.info("no upstreams in the config; using /etc/resolv.conf",
+                            metadata: ["upstreams": "\(settings.upstreams.map(\.description).joined(separator: ","))"])
+            }
+            let policy = try PolicyLoader().load(settings)
+            snapshot = try PolicySnapshot(generation: 1, settings: settings, policy: policy)
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode.failure
+        }
+        ListReport.log(snapshot.policy, logger: logger)
+        logger.info("policy ready", metadata: ["names": "\(snapshot.policy.table.uniqueCount)",
+                                               "lists": "\(snapshot.policy.lists.count)"])
+
+        let store = PolicyStore(initial: snapshot, loader: loader)
+        let upstreams = try UpstreamPool(upstreams: settings.upstreams, timeoutMilliseconds: settings.timeoutMilliseconds)
+        let resolver = QueryResolver(store: store, upstreams: upstreams, logger: logger)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads)
+        let server: DNSServer
+        do {
+            server = try await DNSServer.start(settings: settings, resolver: resolver, group: group, logger: logger)
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            try? await group.shutdownGracefully()
+            throw ExitCode.failure
+        }
+        logger.info("serving", metadata: ["upstreams": "\(settings.upstreams.map(\.description).joined(separator: ","))",
+                                          "threads": "\(settings.threads)"])
+
+        for await signal in signals {
+            if signal == .sighup {
+                logger.info("SIGHUP: reloading")
+                if case .failure(let error) = store.reload(logger: logger) {
+                    logger.error("reload failed; still serving the previous policy", metadata: [
+                        "error": "\(error)", "generation": "\(store.current.generation)",
+                    ])
+                }
+                continue
+            }
+            logger.info("\(signal): shutting down")
+            break
+        }
+
+        await server.stopAccepting()
+        // Forwarded queries finish within the upstream timeouts; wait for them, but not forever.
+        let limit = ContinuousClock.now + .milliseconds(min(10_000, settings.timeoutMilliseconds * settings.upstreams.count * 2 + 200))
+        while resolver.inFlight.load(ordering: .relaxed) > 0 && ContinuousClock.now < limit {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        await server.close()
+        try? await group.shutdownGracefully()
+        logger.info("stopped")
+    }
+}

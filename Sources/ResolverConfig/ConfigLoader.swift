@@ -1,0 +1,276 @@
+import Foundation
+import Yams
+
+/// Reads the YAML config into `ResolverSettings`, rejecting anything it does not understand with
+/// the key and line involved. Unknown keys are errors, not warnings: a misspelt `upstreams`
+/// silently ignored would send every query to the wrong place.
+public struct ConfigLoader: Sendable {
+    /// Where nameservers come from when the config names no upstreams.
+    public var resolvConfPath: String
+    /// Cores on this machine, the default for `threads`.
+    public var coreCount: Int
+
+    public init(resolvConfPath: String = "/etc/resolv.conf",
+                coreCount: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.resolvConfPath = resolvConfPath
+        self.coreCount = coreCount
+    }
+
+    /// Loads and validates the config file at `path`.
+    public func load(path: String) throws(ConfigError) -> ResolverSettings {
+        let absolute = Self.absolutePath(path, relativeTo: FileManager.default.currentDirectoryPath)
+        let text: String
+        do {
+            text = try String(contentsOfFile: absolute, encoding: .utf8)
+        } catch {
+            throw ConfigError(file: path, line: nil, key: nil, message: "cannot read the config file: \(Self.reason(error))")
+        }
+        return try parse(yaml: text, path: absolute, displayName: path)
+    }
+
+    /// Validates config text; `path` locates relative list paths, `displayName` names the file in errors.
+    public func parse(yaml: String, path: String, displayName: String? = nil) throws(ConfigError) -> ResolverSettings {
+        let reader = YAMLReader(file: displayName ?? path)
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: yaml) else {
+                throw reader.error(nil, nil, "the config is empty; it needs at least `lists:`")
+            }
+            root = node
+        } catch let error as ConfigError {
+            throw error
+        } catch let error as YamlError {
+            throw reader.syntaxError(error)
+        } catch {
+            throw reader.error(nil, nil, "not valid YAML: \(error)")
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        let keys: Set<String> = ["listen", "upstreams", "timeout_ms", "sinkhole", "lists", "threads", "tcp"]
+        let top = try reader.mapping(root, key: nil, allowed: keys)
+
+        var listen = [HostPort(host: "127.0.0.1", port: 53, family: .ipv4)]
+        if let node = top["listen"] {
+            listen = try reader.list(node, key: "listen").enumerated().map { (index, item) throws(ConfigError) in
+                try reader.address(item, key: "listen[\(index)]")
+            }
+            if listen.isEmpty { throw reader.error(node, "listen", "needs at least one address") }
+        }
+
+        var upstreams: [HostPort] = []
+        var fromResolvConf = false
+        if let node = top["upstreams"] {
+            upstreams = try reader.list(node, key: "upstreams").enumerated().map { (index, item) throws(ConfigError) in
+                try reader.address(item, key: "upstreams[\(index)]")
+            }
+        }
+        if upstreams.isEmpty {
+            upstreams = Self.nameservers(resolvConf: (try? String(contentsOfFile: resolvConfPath, encoding: .utf8)) ?? "")
+            fromResolvConf = true
+            if upstreams.isEmpty {
+                throw reader.error(top["upstreams"], "upstreams",
+                                   "none named and \(resolvConfPath) lists no nameserver; name at least one")
+            }
+        }
+
+        let timeout = try top["timeout_ms"].map { node throws(ConfigError) in
+            try reader.integer(node, key: "timeout_ms", range: 10...60_000)
+        } ?? 1500
+        let threads = try top["threads"].map { node throws(ConfigError) in
+            try reader.integer(node, key: "threads", range: 1...256)
+        } ?? max(1, coreCount)
+
+        var idle = 10_000
+        if let node = top["tcp"] {
+            let tcp = try reader.mapping(node, key: "tcp", allowed: ["idle_timeout_ms"])
+            if let value = tcp["idle_timeout_ms"] {
+                idle = try reader.integer(value, key: "tcp.idle_timeout_ms", range: 100...3_600_000)
+            }
+        }
+
+        var sinkhole = ResolverSettings.Sinkhole()
+        if let node = top["sinkhole"] {
+            let map = try reader.mapping(node, key: "sinkhole", allowed: ["ipv4", "ipv6", "ttl"])
+            if let value = map["ipv4"] {
+                sinkhole.ipv4 = try reader.ip(value, key: "sinkhole.ipv4", family: .ipv4)
+            }
+            if let value = map["ipv6"] {
+                sinkhole.ipv6 = try reader.ip(value, key: "sinkhole.ipv6", family: .ipv6)
+            }
+            if let value = map["ttl"] {
+                sinkhole.ttl = UInt32(try reader.integer(value, key: "sinkhole.ttl", range: 0...604_800))
+            }
+        }
+
+        guard let listsNode = top["lists"] else {
+            throw reader.error(root, "lists", "missing; name at least one list (an empty list `[]` is allowed)")
+        }
+        var lists: [ListSettings] = []
+        var names: Set<String> = []
+        for (index, item) in try reader.list(listsNode, key: "lists").enumerated() {
+            let key = "lists[\(index)]"
+            let list = try reader.listSettings(item, key: key, folder: folder)
+            if !names.insert(list.name).inserted {
+                throw reader.error(item, key + ".name", "\"\(list.name)\" is used by an earlier list; names must be unique")
+            }
+            lists.append(list)
+        }
+
+        return ResolverSettings(
+            configPath: path, listen: listen, upstreams: upstreams, upstreamsFromResolvConf: fromResolvConf,
+            timeoutMilliseconds: timeout, sinkhole: sinkhole, lists: lists, threads: threads,
+            tcpIdleTimeoutMilliseconds: idle
+        )
+    }
+
+    /// `nameserver` lines of a resolv.conf, port 53; scoped IPv6 addresses (`%eth0`) are skipped.
+    public static func nameservers(resolvConf: String) -> [HostPort] {
+        resolvConf.split(whereSeparator: \.isNewline).compactMap { line in
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count >= 2, fields[0] == "nameserver" else { return nil }
+            return try? HostPort.parse(String(fields[1])).get()
+        }.filter { $0.family == .ipv4 || !$0.host.contains("%") }
+    }
+
+    static func absolutePath(_ path: String, relativeTo folder: String) -> String {
+        if path.hasPrefix("/") { return (path as NSString).standardizingPath }
+        return ((folder as NSString).appendingPathComponent(path) as NSString).standardizingPath
+    }
+
+    static func reason(_ error: Error) -> String {
+        let nsError = error as NSError
+        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError,
+           underlying.domain == NSPOSIXErrorDomain, let code = POSIXErrorCode(rawValue: Int32(underlying.code)) {
+            return String(cString: strerror(code.rawValue))
+        }
+        if nsError.domain == NSCocoaErrorDomain {
+            switch nsError.code {
+            case NSFileReadNoSuchFileError: return "no such file"
+            case NSFileReadNoPermissionError: return "permission denied"
+            case NSFileReadInapplicableStringEncodingError: return "not UTF-8 text"
+            default: break
+            }
+        }
+        return nsError.localizedDescription
+    }
+}
+
+/// Walks a composed YAML node tree, turning every mismatch into a `ConfigError` with a line.
+struct YAMLReader {
+    let file: String
+
+    func error(_ node: Node?, _ key: String?, _ message: String) -> ConfigError {
+        ConfigError(file: file, line: node?.mark?.line, key: key, message: message)
+    }
+
+    func syntaxError(_ error: YamlError) -> ConfigError {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+             .composer(_, let problem, let mark, _):
+            return ConfigError(file: file, line: mark.line, key: nil, message: "YAML syntax: \(problem)")
+        default:
+            return ConfigError(file: file, line: nil, key: nil, message: "YAML: \(error)")
+        }
+    }
+
+    /// A mapping's entries by key; a key not in `allowed` is an error naming it.
+    func mapping(_ node: Node, key: String?, allowed: Set<String>) throws(ConfigError) -> [String: Node] {
+        guard case .mapping(let mapping) = node else {
+            throw error(node, key, "expected a mapping (`key: value` lines), got \(describe(node))")
+        }
+        var result: [String: Node] = [:]
+        for (keyNode, value) in mapping {
+            guard case .scalar(let scalar) = keyNode else { throw error(keyNode, key, "keys must be plain words") }
+            let name = scalar.string
+            let path = key.map { "\($0).\(name)" } ?? name
+            guard allowed.contains(name) else {
+                throw error(keyNode, path, "unknown key; expected one of \(allowed.sorted().joined(separator: ", "))")
+            }
+            if result[name] != nil { throw error(keyNode, path, "given twice") }
+            result[name] = value
+        }
+        return result
+    }
+
+    func list(_ node: Node, key: String) throws(ConfigError) -> [Node] {
+        guard case .sequence(let sequence) = node else {
+            throw error(node, key, "expected a list (`[a, b]` or `- a` lines), got \(describe(node))")
+        }
+        return Array(sequence)
+    }
+
+    func string(_ node: Node, key: String) throws(ConfigError) -> String {
+        guard case .scalar(let scalar) = node else {
+            throw error(node, key, "expected a single value, got \(describe(node))")
+        }
+        return scalar.string
+    }
+
+    func integer(_ node: Node, key: String, range: ClosedRange<Int>) throws(ConfigError) -> Int {
+        let text = try string(node, key: key)
+        guard let value = Int(text) else { throw error(node, key, "expected a whole number, got \"\(text)\"") }
+        guard range.contains(value) else {
+            throw error(node, key, "\(value) is out of range (\(range.lowerBound) to \(range.upperBound))")
+        }
+        return value
+    }
+
+    func address(_ node: Node, key: String) throws(ConfigError) -> HostPort {
+        let text = try string(node, key: key)
+        switch HostPort.parse(text) {
+        case .success(let value): return value
+        case .failure(let failure): throw error(node, key, failure.message)
+        }
+    }
+
+    func ip(_ node: Node, key: String, family: HostPort.Family) throws(ConfigError) -> String {
+        let text = try string(node, key: key)
+        guard HostPort.ipFamily(text) == family else {
+            throw error(node, key, "\"\(text)\" is not an \(family == .ipv4 ? "IPv4" : "IPv6") address")
+        }
+        return text
+    }
+
+    func choice<T: RawRepresentable & CaseIterable>(_ node: Node, key: String, _: T.Type) throws(ConfigError) -> T
+    where T.RawValue == String {
+        let text = try string(node, key: key)
+        guard let value = T(rawValue: text) else {
+            let options = T.allCases.map(\.rawValue).joined(separator: ", ")
+            throw error(node, key, "\"\(text)\" is not one of \(options)")
+        }
+        return value
+    }
+
+    func listSettings(_ node: Node, key: String, folder: String) throws(ConfigError) -> ListSettings {
+        let map = try mapping(node, key: key, allowed: ["name", "path", "format", "action", "category"])
+        guard let nameNode = map["name"] else { throw error(node, key + ".name", "missing; every list needs a name") }
+        let name = try string(nameNode, key: key + ".name")
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            throw error(nameNode, key + ".name", "\"\(name)\" must be letters, digits, '-', '_' or '.'")
+        }
+        guard let pathNode = map["path"] else { throw error(node, key + ".path", "missing; every list needs a file") }
+        let path = try string(pathNode, key: key + ".path")
+        if path.isEmpty { throw error(pathNode, key + ".path", "empty") }
+        let format = try map["format"].map { node throws(ConfigError) in
+            try choice(node, key: key + ".format", ListFormat.self)
+        } ?? .domains
+        let action = try map["action"].map { node throws(ConfigError) in
+            try choice(node, key: key + ".action", ListAction.self)
+        } ?? .block
+        let category = try map["category"].map { node throws(ConfigError) in
+            try string(node, key: key + ".category")
+        } ?? name
+        return ListSettings(
+            name: name, path: ConfigLoader.absolutePath(path, relativeTo: folder), pathAsWritten: path,
+            format: format, action: action, category: category, configLine: node.mark?.line ?? 0
+        )
+    }
+
+    func describe(_ node: Node) -> String {
+        switch node {
+        case .scalar(let scalar): return "\"\(scalar.string)\""
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        }
+    }
+}

@@ -1,0 +1,170 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+/// The compiled name index of a policy: which lists hold a name, for every name of every list.
+///
+/// Layout: the names stay in the `ParsedList` arenas they were parsed into (shared, not copied,
+/// between policies while a file is unchanged). One open-addressing table of 8-byte slots points
+/// into them: 32 bits of global arena offset, a 16-bit hash tag that rules out almost every wrong
+/// slot without touching the arena, and a 16-bit group id naming the set of lists that hold the
+/// name. A lookup hashes each suffix of the query name, most specific first, so its cost depends
+/// on the number of labels, never on the size of the lists.
+///
+/// Immutable after `init`, hence `Sendable` and safe to read from every event loop without a lock.
+public final class DomainTable: Sendable {
+    let arenas: [[UInt8]]
+    /// Global offset of each arena's first byte; `bases.count == arenas.count`.
+    let bases: [Int]
+    let slots: [UInt64]
+    /// For each group id, the indices of the lists holding the name, in the order they were given.
+    public let groups: [[Int]]
+    /// Distinct names in the table.
+    public let uniqueCount: Int
+
+    static let empty: UInt64 = .max
+    static let maxArenaBytes = Int(UInt32.max) - 1
+
+    public enum BuildError: Error, CustomStringConvertible {
+        case tooLarge(bytes: Int)
+        case tooManyListCombinations
+
+        public var description: String {
+            switch self {
+            case .tooLarge(let bytes): return "lists hold \(bytes) bytes of names; at most 4 GiB is supported"
+            case .tooManyListCombinations: return "more than 65535 distinct combinations of lists share names"
+            }
+        }
+    }
+
+    /// Indexes every name of `lists`; `lists[i].index` is the list's position in the config.
+    public init(lists: [(parsed: ParsedList, index: Int)]) throws {
+        var bases: [Int] = []
+        var total = 0
+        var names = 0
+        for list in lists {
+            bases.append(total)
+            total += list.parsed.arena.count
+            names += list.parsed.count
+        }
+        if total > Self.maxArenaBytes { throw BuildError.tooLarge(bytes: total) }
+        let capacity = max(16, names + names / 3 + 1)  // load factor at most 0.75
+        var slots = [UInt64](repeating: Self.empty, count: capacity)
+        var groups: [[Int]] = []
+        var groupIDs: [[Int]: Int] = [:]
+        var unique = 0
+        let arenas = lists.map { $0.parsed.arena }
+
+        func groupID(_ members: [Int]) throws -> Int {
+            if let id = groupIDs[members] { return id }
+            if groups.count >= 0xFFFF { throw BuildError.tooManyListCombinations }
+            groups.append(members)
+            groupIDs[members] = groups.count - 1
+            return groups.count - 1
+        }
+
+        for (arenaIndex, list) in lists.enumerated() {
+            let single = try groupID([list.index])
+            let base = bases[arenaIndex]
+            try list.parsed.arena.withUnsafeBufferPointer { arena in
+                try list.parsed.forEachName { range in
+                    let name = UnsafeBufferPointer(rebasing: arena[range])
+                    let hash = Self.hash(name)
+                    let tag = UInt64(hash >> 48)
+                    var position = Self.position(hash, capacity)
+                    while true {
+                        let slot = slots[position]
+                        if slot == Self.empty {
+                            slots[position] = UInt64(base + range.lowerBound) | tag << 32 | UInt64(single) << 48
+                            unique += 1
+                            return
+                        }
+                        if (slot >> 32) & 0xFFFF == tag,
+                           Self.equal(name, arenas: arenas, bases: bases, offset: Int(slot & 0xFFFF_FFFF)) {
+                            let members = groups[Int(slot >> 48)]
+                            if !members.contains(list.index) {
+                                let merged = try groupID(members + [list.index])
+                                slots[position] = slot & 0x0000_FFFF_FFFF_FFFF | UInt64(merged) << 48
+                            }
+                            return
+                        }
+                        position += 1
+                        if position == capacity { position = 0 }
+                    }
+                }
+            }
+        }
+        self.arenas = arenas
+        self.bases = bases
+        self.slots = slots
+        self.groups = groups
+        self.uniqueCount = unique
+    }
+
+    /// Visits the groups of the suffixes of `name` (lower-case wire form) that are in the table,
+    /// most specific first, until `visit` returns true. `visit` gets the group id (an index into
+    /// `groups`) and the offset in `name` where the matching suffix starts.
+    @inline(__always)
+    public func lookup(_ name: UnsafeBufferPointer<UInt8>, _ visit: (Int, Int) -> Bool) {
+        var start = 0
+        let capacity = slots.count
+        while start < name.count && name[start] != 0 {
+            let suffix = UnsafeBufferPointer(rebasing: name[start...])
+            let hash = Self.hash(suffix)
+            let tag = hash >> 48
+            var position = Self.position(hash, capacity)
+            while true {
+                let slot = slots[position]
+                if slot == Self.empty { break }
+                if (slot >> 32) & 0xFFFF == tag,
+                   Self.equal(suffix, arenas: arenas, bases: bases, offset: Int(slot & 0xFFFF_FFFF)) {
+                    if visit(Int(slot >> 48), start) { return }
+                    break
+                }
+                position += 1
+                if position == capacity { position = 0 }
+            }
+            start += Int(name[start]) + 1
+        }
+    }
+
+    /// Bytes held by the index itself (slots), for memory reports.
+    public var indexBytes: Int { slots.count * MemoryLayout<UInt64>.stride }
+
+    /// FNV-1a over the bytes, finished with a 64-bit avalanche so that low and high bits both mix.
+    @inline(__always)
+    static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        h ^= h >> 33
+        h = h &* 0xff51_afd7_ed55_8ccd
+        h ^= h >> 33
+        h = h &* 0xc4ce_b9fe_1a85_ec53
+        h ^= h >> 33
+        return h
+    }
+
+    /// Maps the hash onto `0..<capacity` without a division (multiply-shift).
+    @inline(__always)
+    static func position(_ hash: UInt64, _ capacity: Int) -> Int {
+        Int((UInt64(UInt32(truncatingIfNeeded: hash)) &* UInt64(capacity)) >> 32)
+    }
+
+    /// Whether the wire name at global `offset` equals `name` (which ends in its zero byte).
+    @inline(__always)
+    static func equal(_ name: UnsafeBufferPointer<UInt8>, arenas: [[UInt8]], bases: [Int], offset: Int) -> Bool {
+        var arenaIndex = bases.count - 1
+        while bases[arenaIndex] > offset { arenaIndex -= 1 }
+        let local = offset - bases[arenaIndex]
+        return arenas[arenaIndex].withUnsafeBufferPointer { arena in
+            // Wire names are self-delimiting: equal bytes up to `name`'s zero byte mean equal names.
+            guard arena.count - local >= name.count, let base = arena.baseAddress, let other = name.baseAddress
+            else { return false }
+            return memcmp(base + local, other, name.count) == 0
+        }
+    }
+}

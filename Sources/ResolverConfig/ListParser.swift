@@ -1,0 +1,120 @@
+/// Turns the bytes of a `domains` or `hosts` list file into a `ParsedList`.
+///
+/// Works on bytes, not `String`s, so that a list of millions of lines loads in seconds. A bad
+/// line never fails the list: it is skipped and recorded as a `ListProblem` with its line number.
+public struct ListParser: Sendable {
+    public let format: ListFormat
+    /// The file name used in problems (as the operator wrote it, or the full path).
+    public let fileName: String
+
+    public init(format: ListFormat, fileName: String) {
+        self.format = format
+        self.fileName = fileName
+    }
+
+    /// Host names that every hosts file maps to itself; blocking them would break the machine.
+    static let hostsFileBoilerplate: Set<[UInt8]> = Set(
+        ["localhost", "localhost.localdomain", "local", "broadcasthost", "ip6-localhost",
+         "ip6-loopback", "ip6-localnet", "ip6-mcastprefix", "ip6-allnodes", "ip6-allrouters",
+         "ip6-allhosts", "0.0.0.0"].map { Array($0.utf8) }
+    )
+
+    public func parse(_ bytes: [UInt8]) -> ParsedList {
+        var arena: [UInt8] = []
+        arena.reserveCapacity(bytes.count + bytes.count / 8)
+        var count = 0
+        var problems: [ListProblem] = []
+        var problemCount = 0
+        var ignored = 0
+        var lineNumber = 0
+
+        func report(_ reason: String) {
+            problemCount += 1
+            if problems.count < ParsedList.problemLimit {
+                problems.append(ListProblem(file: fileName, line: lineNumber, reason: reason))
+            }
+        }
+
+        func addName(_ token: ArraySlice<UInt8>) {
+            if let problem = DomainName.appendWireForm(of: token, to: &arena) {
+                report("\(problem): \(Self.quoted(token))")
+            } else {
+                count += 1
+            }
+        }
+
+        var lineStart = bytes.startIndex
+        while lineStart < bytes.endIndex {
+            lineNumber += 1
+            var lineEnd = lineStart
+            while lineEnd < bytes.endIndex && bytes[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+            defer { lineStart = lineEnd + 1 }
+            var content = bytes[lineStart..<lineEnd]
+            if let hash = content.firstIndex(of: UInt8(ascii: "#")) { content = content[..<hash] }
+            let tokens = Self.tokens(of: content)
+            if tokens.isEmpty { continue }
+
+            switch format {
+            case .domains:
+                if tokens.count > 1 {
+                    report("more than one name on the line (a hosts file? use format: hosts)")
+                    continue
+                }
+                addName(tokens[0])
+            case .hosts:
+                if tokens.count == 1 {
+                    report("no address before the name (a domains file? use format: domains)")
+                    continue
+                }
+                if !Self.looksLikeAddress(tokens[0]) {
+                    report("first field \(Self.quoted(tokens[0])) is not an IP address")
+                    continue
+                }
+                for token in tokens.dropFirst() {
+                    if Self.hostsFileBoilerplate.contains(Array(token).map(DomainName.lowercase)) {
+                        ignored += 1
+                    } else {
+                        addName(token)
+                    }
+                }
+            }
+        }
+        return ParsedList(arena: arena, count: count, problems: problems, problemCount: problemCount,
+                          ignoredCount: ignored)
+    }
+
+    /// Splits on spaces, tabs and carriage returns.
+    static func tokens(of line: ArraySlice<UInt8>) -> [ArraySlice<UInt8>] {
+        var result: [ArraySlice<UInt8>] = []
+        var index = line.startIndex
+        while index < line.endIndex {
+            while index < line.endIndex && isSpace(line[index]) { index += 1 }
+            let start = index
+            while index < line.endIndex && !isSpace(line[index]) { index += 1 }
+            if start < index { result.append(line[start..<index]) }
+        }
+        return result
+    }
+
+    @inline(__always)
+    static func isSpace(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
+    }
+
+    /// An IPv4 or IPv6 address as hosts files write them; only the shape is checked, since the
+    /// address itself is not used (the sinkhole is configured per resolver).
+    static func looksLikeAddress(_ token: ArraySlice<UInt8>) -> Bool {
+        if token.contains(UInt8(ascii: ":")) {
+            return token.allSatisfy { byte in
+                byte == UInt8(ascii: ":") || byte == UInt8(ascii: ".")
+                    || (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x66)
+            }
+        }
+        return DomainName.looksLikeIPv4(token)
+    }
+
+    static func quoted(_ token: ArraySlice<UInt8>) -> String {
+        let text = String(decoding: token.prefix(80), as: UTF8.self)
+        return String(reflecting: token.count > 80 ? text + "…" : text)
+    }
+}

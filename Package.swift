@@ -46,6 +46,8 @@ let package = Package(
             dependencies: [
                 "CLdns",
                 "ResolverConfig",
+                "BlockResolver",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             resources: [.copy("Fixtures")]
         ),

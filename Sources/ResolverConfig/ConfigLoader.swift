@@ -192,6 +192,7 @@ struct YAMLReader {
     }
 
     func list(_ node: Node, key: String) throws(ConfigError) -> [Node] {
+        if node.null != nil { return [] }  // `key:` with nothing after it
         guard case .sequence(let sequence) = node else {
             throw error(node, key, "expected a list (`[a, b]` or `- a` lines), got \(describe(node))")
         }

@@ -64,8 +64,7 @@ struct RunCommand: AsyncParsableCommand {
                                                "lists": "\(snapshot.policy.lists.count)"])
 
         let store = PolicyStore(initial: snapshot, loader: loader)
-        let upstreams = try UpstreamPool(upstreams: settings.upstreams, timeoutMilliseconds: settings.timeoutMilliseconds)
-        let resolver = QueryResolver(store: store, upstreams: upstreams, logger: logger)
+        let resolver = QueryResolver(store: store, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads)
         let server: DNSServer
         do {
@@ -94,7 +93,8 @@ struct RunCommand: AsyncParsableCommand {
 
         await server.stopAccepting()
         // Forwarded queries finish within the upstream timeouts; wait for them, but not forever.
-        let limit = ContinuousClock.now + .milliseconds(min(10_000, settings.timeoutMilliseconds * settings.upstreams.count * 2 + 200))
+        let last = store.current.settings
+        let limit = ContinuousClock.now + .milliseconds(min(10_000, last.timeoutMilliseconds * last.upstreams.count * 2 + 200))
         while resolver.inFlight.load(ordering: .relaxed) > 0 && ContinuousClock.now < limit {
             try? await Task.sleep(for: .milliseconds(10))
         }

@@ -14,9 +14,12 @@ final class PolicySnapshot: Sendable, AtomicReference {
     /// Answer templates by list index (only block lists use theirs).
     let answers: [ListAnswer]
     let common: CommonAnswers
+    /// Where queries that are not blocked go; part of the snapshot so a reload can change it.
+    let upstreams: UpstreamPool
 
-    init(generation: Int, settings: ResolverSettings, policy: CompiledPolicy) throws(LdnsError) {
+    init(generation: Int, settings: ResolverSettings, policy: CompiledPolicy) throws {
         self.generation = generation
+        self.upstreams = try UpstreamPool(upstreams: settings.upstreams, timeoutMilliseconds: settings.timeoutMilliseconds)
         self.settings = settings
         self.policy = policy
         var answers: [ListAnswer] = []

@@ -56,13 +56,11 @@ final class PolicyStore: Sendable {
         var description: String { message }
     }
 
-    /// Sockets, upstreams and threads are set up at start; a reload cannot change them.
+    /// Sockets and threads are set up at start; a reload cannot change them.
     static func warnAboutRestartOnlyChanges(old: ResolverSettings, new: ResolverSettings, logger: Logger) {
         var changed: [String] = []
         if old.listen != new.listen { changed.append("listen") }
-        if old.upstreams != new.upstreams { changed.append("upstreams") }
         if old.threads != new.threads { changed.append("threads") }
-        if old.timeoutMilliseconds != new.timeoutMilliseconds { changed.append("timeout_ms") }
         if old.tcpIdleTimeoutMilliseconds != new.tcpIdleTimeoutMilliseconds { changed.append("tcp") }
         if !changed.isEmpty {
             logger.warning("config keys changed that take effect only after a restart; serving the new lists with the old values",

@@ -17,14 +17,12 @@ final class QueryResolver: Sendable {
     }
 
     let store: PolicyStore
-    let upstreams: UpstreamPool
     let logger: Logger
     /// Forwarded queries not yet answered, so that shutdown can wait for them.
     let inFlight = ManagedAtomic<Int>(0)
 
-    init(store: PolicyStore, upstreams: UpstreamPool, logger: Logger) {
+    init(store: PolicyStore, logger: Logger) {
         self.store = store
-        self.upstreams = upstreams
         self.logger = logger
     }
 
@@ -72,7 +70,7 @@ final class QueryResolver: Sendable {
         let common = snapshot.common
         let logger = self.logger
         inFlight.wrappingIncrement(ordering: .relaxed)
-        return upstreams.forward(query: message, question: question, on: eventLoop)
+        return snapshot.upstreams.forward(query: message, question: question, on: eventLoop)
             .map { reply -> ByteBuffer? in
                 var reply = reply
                 if reply.readableBytes > limit {

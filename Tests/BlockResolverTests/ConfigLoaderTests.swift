@@ -1,0 +1,109 @@
+import XCTest
+@testable import ResolverConfig
+
+final class ConfigLoaderTests: XCTestCase {
+    let loader = ConfigLoader(resolvConfPath: "/nonexistent/resolv.conf", coreCount: 2)
+
+    func parse(_ yaml: String) throws -> ResolverSettings {
+        try loader.parse(yaml: yaml, path: "/etc/br/config.yml", displayName: "config.yml")
+    }
+
+    func error(_ yaml: String) -> String {
+        do {
+            _ = try parse(yaml)
+            return "no error"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    func testFullConfig() throws {
+        let settings = try parse("""
+            listen: ["127.0.0.1:5353", "[::1]:5353"]
+            upstreams: ["127.0.0.1:5300", "::1"]
+            timeout_ms: 800
+            threads: 1
+            sinkhole: { ipv4: 10.1.2.3, ipv6: "2001:db8::1", ttl: 60 }
+            tcp: { idle_timeout_ms: 5000 }
+            lists:
+              - { name: pse, path: lists/pse.txt, format: domains, action: block, category: "PSE not registered" }
+              - { name: ok, path: /abs/ok.hosts, format: hosts, action: allow }
+            """)
+        XCTAssertEqual(settings.listen.map(\.description), ["127.0.0.1:5353", "[::1]:5353"])
+        XCTAssertEqual(settings.upstreams.map(\.description), ["127.0.0.1:5300", "[::1]:53"])
+        XCTAssertEqual(settings.timeoutMilliseconds, 800)
+        XCTAssertEqual(settings.sinkhole, .init(ipv4: "10.1.2.3", ipv6: "2001:db8::1", ttl: 60))
+        XCTAssertEqual(settings.tcpIdleTimeoutMilliseconds, 5000)
+        XCTAssertEqual(settings.lists.map(\.path), ["/etc/br/lists/pse.txt", "/abs/ok.hosts"])
+        XCTAssertEqual(settings.lists.map(\.action), [.block, .allow])
+        XCTAssertEqual(settings.lists[1].category, "ok")
+        XCTAssertEqual(settings.lists.map(\.configLine), [8, 9])
+    }
+
+    func testDefaults() throws {
+        let settings = try parse("upstreams: [\"127.0.0.1\"]\nlists: []\n")
+        XCTAssertEqual(settings.timeoutMilliseconds, 1500)
+        XCTAssertEqual(settings.sinkhole, .init(ipv4: "0.0.0.0", ipv6: "::", ttl: 300))
+        XCTAssertEqual(settings.threads, 2)
+        XCTAssertEqual(settings.listen.map(\.description), ["127.0.0.1:53"])
+    }
+
+    func testUnknownKeyIsNamedWithItsLine() {
+        XCTAssertEqual(error("lists: []\nupstream: [\"127.0.0.1\"]\n"),
+                       "config.yml:2: upstream: unknown key; expected one of listen, lists, sinkhole, tcp, threads, timeout_ms, upstreams")
+        XCTAssertTrue(error("""
+            upstreams: ["127.0.0.1"]
+            lists:
+              - name: a
+                path: a.txt
+                acton: block
+            """).hasPrefix("config.yml:5: lists[0].acton: unknown key"))
+    }
+
+    func testWrongTypesAndValuesNameKeyAndLine() {
+        XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\ntimeout_ms: fast\nlists: []\n"),
+                       "config.yml:2: timeout_ms: expected a whole number, got \"fast\"")
+        XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\ntimeout_ms: 0\nlists: []\n"),
+                       "config.yml:2: timeout_ms: 0 is out of range (10 to 60000)")
+        XCTAssertEqual(error("upstreams: \"127.0.0.1\"\nlists: []\n"),
+                       "config.yml:1: upstreams: expected a list (`[a, b]` or `- a` lines), got \"127.0.0.1\"")
+        XCTAssertEqual(error("upstreams: [\"dns.google\"]\nlists: []\n"),
+                       "config.yml:1: upstreams[0]: \"dns.google\" is not an IPv4 or IPv6 address (host names are not accepted)")
+        XCTAssertEqual(error("upstreams: [\"127.0.0.1:99999\"]\nlists: []\n"),
+                       "config.yml:1: upstreams[0]: port \"99999\" is not a number from 1 to 65535 in \"127.0.0.1:99999\"")
+        XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\nsinkhole: { ipv4: \"::\" }\nlists: []\n"),
+                       "config.yml:2: sinkhole.ipv4: \"::\" is not an IPv4 address")
+        XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\nlists:\n  - { name: a, path: a.txt, action: blok }\n"),
+                       "config.yml:3: lists[0].action: \"blok\" is not one of block, allow")
+        XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\nlists:\n  - { name: a, path: a.txt, format: csv }\n"),
+                       "config.yml:3: lists[0].format: \"csv\" is not one of domains, hosts")
+    }
+
+    func testMissingAndDuplicateListFields() {
+        XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\nlists:\n  - { path: a.txt }\n"),
+                       "config.yml:3: lists[0].name: missing; every list needs a name")
+        XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\nlists:\n  - { name: a }\n"),
+                       "config.yml:3: lists[0].path: missing; every list needs a file")
+        XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\nlists:\n  - { name: a, path: a }\n  - { name: a, path: b }\n"),
+                       "config.yml:4: lists[1].name: \"a\" is used by an earlier list; names must be unique")
+        XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\n"),
+                       "config.yml:1: lists: missing; name at least one list (an empty list `[]` is allowed)")
+    }
+
+    func testYAMLSyntaxErrorHasALine() {
+        XCTAssertTrue(error("lists: []\nupstreams: [\"127.0.0.1\"\n").hasPrefix("config.yml:"), error("lists: [\n"))
+        XCTAssertEqual(error(""), "config.yml: the config is empty; it needs at least `lists:`")
+    }
+
+    func testUpstreamsFromResolvConf() throws {
+        XCTAssertEqual(ConfigLoader.nameservers(resolvConf: """
+            # generated
+            search example.net
+            nameserver 192.0.2.53
+            nameserver fe80::1%eth0
+            nameserver 2001:db8::53
+            """).map(\.description), ["192.0.2.53:53", "[2001:db8::53]:53"])
+        XCTAssertEqual(error("lists: []\n"),
+                       "config.yml: upstreams: none named and /nonexistent/resolv.conf lists no nameserver; name at least one")
+    }
+}

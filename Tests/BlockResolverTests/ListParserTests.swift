@@ -1,0 +1,62 @@
+import XCTest
+@testable import ResolverConfig
+
+final class ListParserTests: XCTestCase {
+    func names(_ list: ParsedList) -> [String] {
+        var result: [String] = []
+        list.forEachName { range in result.append(DomainName.presentation(ofWire: list.arena[range])) }
+        return result
+    }
+
+    func testDomainsFormatSkipsCommentsBlanksAndBadLinesWithLineNumbers() {
+        let text = """
+            # ministry list
+            paypal.com
+
+            Steampowered.COM.   # trailing comment
+            http://judi.example.com/
+            bad..name
+            192.0.2.7
+            two names.com here.com
+            ok.co.id\r
+            """
+        let list = ListParser(format: .domains, fileName: "lists/pse.txt").parse(Array(text.utf8))
+        XCTAssertEqual(names(list), ["paypal.com.", "steampowered.com.", "ok.co.id."])
+        XCTAssertEqual(list.count, 3)
+        XCTAssertEqual(list.problemCount, 4)
+        XCTAssertEqual(list.problems.map(\.line), [5, 6, 7, 8])
+        XCTAssertEqual(list.problems[0].description,
+                       "lists/pse.txt:5: a URL, not a domain name: \"http://judi.example.com/\"")
+        XCTAssertTrue(list.problems[1].description.hasPrefix("lists/pse.txt:6: empty label"))
+        XCTAssertTrue(list.problems[2].description.hasPrefix("lists/pse.txt:7: an IP address"))
+    }
+
+    func testHostsFormatTakesEveryNameAfterTheAddress() {
+        let text = """
+            127.0.0.1 localhost
+            ::1 localhost ip6-localhost
+            0.0.0.0 a.example.com b.example.com # two
+            0.0.0.0\tc.example.com
+            d.example.com
+            not-an-ip e.example.com
+            0.0.0.0 bad..name f.example.com
+            """
+        let list = ListParser(format: .hosts, fileName: "h").parse(Array(text.utf8))
+        XCTAssertEqual(names(list), ["a.example.com.", "b.example.com.", "c.example.com.", "f.example.com."])
+        XCTAssertEqual(list.ignoredCount, 3)
+        XCTAssertEqual(list.problems.map(\.line), [5, 6, 7])
+    }
+
+    func testEmptyFileAndFileWithoutFinalNewline() {
+        XCTAssertEqual(ListParser(format: .domains, fileName: "e").parse([]).count, 0)
+        XCTAssertEqual(names(ListParser(format: .domains, fileName: "e").parse(Array("a.com\nb.com".utf8))),
+                       ["a.com.", "b.com."])
+    }
+
+    func testNonASCIIBytesAreReportedNotCrashed() {
+        let bytes: [UInt8] = Array("caf".utf8) + [0xC3, 0xA9] + Array(".id\n\u{0}\n".utf8)
+        let list = ListParser(format: .domains, fileName: "u").parse(bytes)
+        XCTAssertEqual(list.count, 0)
+        XCTAssertEqual(list.problemCount, 2)
+    }
+}

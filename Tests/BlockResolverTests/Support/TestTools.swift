@@ -1,0 +1,84 @@
+import Foundation
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Finding the tools and the binary the integration tests need. A missing tool is a failure
+/// with a message saying how to get it, never a skip: `scripts/test` installs them all.
+enum TestTools {
+    struct Missing: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Absolute path of `tool` on PATH (or in /usr/sbin, /usr/bin), or a thrown `Missing`.
+    static func path(of tool: String, package: String) throws -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        for folder in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/usr/bin", "/sbin"] {
+            let candidate = folder + "/" + tool
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw Missing(description: "\(tool) not found: install the Debian package \(package) (scripts/test does)")
+    }
+
+    /// The `block-resolver` executable built next to the test bundle.
+    static func binary() throws -> String {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var folder = bundle.deletingLastPathComponent()
+        if folder.lastPathComponent.hasSuffix(".xctest") { folder = folder.deletingLastPathComponent() }
+        for candidate in [folder, packageRoot.appendingPathComponent(".build/debug")] {
+            let path = candidate.appendingPathComponent("block-resolver").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        throw Missing(description: "block-resolver binary not found next to \(bundle.path); run `swift build` first")
+    }
+
+    static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// A loopback port that is free for both UDP and TCP right now.
+    static func freePort() throws -> Int {
+        for _ in 0..<50 {
+            let tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(tcp) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = 0
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                    bind(tcp, raw, length) == 0 && getsockname(tcp, raw, &length) == 0
+                }
+            }
+            guard bound else { continue }
+            let port = Int(UInt16(bigEndian: address.sin_port))
+            let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            defer { close(udp) }
+            let udpBound = withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(udp, $0, length) == 0 }
+            }
+            if udpBound { return port }
+        }
+        throw Missing(description: "no free loopback port found")
+    }
+
+    /// A fresh temporary folder for one test's config and lists.
+    static func temporaryFolder() throws -> URL {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("block-resolver-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Polls `condition` every 50 ms, up to `attempts` times; for waiting on processes to start.
+    static func waitUntil(attempts: Int = 400, _ condition: () -> Bool) -> Bool {
+        for _ in 0..<attempts {
+            if condition() { return true }
+            usleep(50_000)
+        }
+        return condition()
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `block-resolver check`, `--help` and start-up failures, run as the built binary.
+final class CommandLineTests: XCTestCase {
+    var folder: URL!
+
+    override func setUpWithError() throws {
+        folder = try TestTools.temporaryFolder()
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    /// Runs the binary with `arguments`; returns its exit status and everything it printed.
+    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try TestTools.binary())
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func write(_ name: String, _ contents: String) throws {
+        try contents.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
+    }
+
+    func testCheckReportsCountsAndBadLinesAndExitsZero() throws {
+        try write("c.yml", """
+            upstreams: ["127.0.0.1:5300"]
+            lists:
+              - { name: pse, path: lists/pse.txt, action: block, category: "PSE not registered" }
+              - { name: hosts, path: lists/h.hosts, format: hosts, action: block }
+            """)
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("lists"), withIntermediateDirectories: true)
+        try write("lists/pse.txt", "paypal.com\nhttps://steampowered.com/store\nbad..name\n10.0.0.1\nsteampowered.com\n")
+        try write("lists/h.hosts", "0.0.0.0 a.example b.example\n")
+        let result = try run(["check", "--config", folder.appendingPathComponent("c.yml").path])
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("list pse (domains, block): 2 entries, 3 skipped lines"), result.output)
+        XCTAssertTrue(result.output.contains("list hosts (hosts, block): 2 entries"), result.output)
+        XCTAssertTrue(result.output.contains("lists/pse.txt:2: a URL, not a domain name"), result.output)
+        XCTAssertTrue(result.output.contains("lists/pse.txt:3: empty label"), result.output)
+        XCTAssertTrue(result.output.contains("lists/pse.txt:4: an IP address"), result.output)
+    }
+
+    func testCheckExitsOneOnConfigErrorWithKeyAndLine() throws {
+        try write("c.yml", "upstreams: [\"127.0.0.1\"]\nlists:\n  - { name: a, path: a.txt, action: deny }\n")
+        let result = try run(["check", "--config", folder.appendingPathComponent("c.yml").path])
+        XCTAssertEqual(result.status, 1, result.output)
+        XCTAssertTrue(result.output.contains("c.yml:3: lists[0].action: \"deny\" is not one of block, allow"),
+                      result.output)
+    }
+
+    func testCheckExitsOneOnMissingListFile() throws {
+        try write("c.yml", "upstreams: [\"127.0.0.1\"]\nlists:\n  - { name: a, path: nowhere.txt }\n")
+        let result = try run(["check", "--config", folder.appendingPathComponent("c.yml").path])
+        XCTAssertEqual(result.status, 1, result.output)
+        XCTAssertTrue(result.output.contains("nowhere.txt: No such file or directory"), result.output)
+    }
+
+    func testCheckExitsOneOnMissingConfig() throws {
+        let result = try run(["check", "--config", folder.appendingPathComponent("none.yml").path])
+        XCTAssertEqual(result.status, 1, result.output)
+        XCTAssertTrue(result.output.contains("cannot read the config file"), result.output)
+    }
+
+    func testDefaultConfigIsValid() throws {
+        let config = TestTools.packageRoot.appendingPathComponent("config/block-resolver.yml").path
+        let result = try run(["check", "--config", config])
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("list pse-unregistered (domains, block)"), result.output)
+        XCTAssertFalse(result.output.contains("skipped"), result.output)
+    }
+
+    func testHelpIsCompleteForEveryCommand() throws {
+        let top = try run(["--help"])
+        XCTAssertEqual(top.status, 0)
+        for word in ["run", "check", "SIGHUP"] { XCTAssertTrue(top.output.contains(word), top.output) }
+        let runHelp = try run(["run", "--help"])
+        for word in ["--config", "--log-level", "SIGHUP", "SIGTERM"] {
+            XCTAssertTrue(runHelp.output.contains(word), runHelp.output)
+        }
+        let checkHelp = try run(["check", "--help"])
+        for word in ["--config", "file:line: reason", "Exits 0"] {
+            XCTAssertTrue(checkHelp.output.contains(word), checkHelp.output)
+        }
+    }
+
+    func testRunFailsFastOnBadConfigAndTakenPort() throws {
+        try write("bad.yml", "listen: [\"127.0.0.1:5353\"]\nlist: []\n")
+        let bad = try run(["run", "--config", folder.appendingPathComponent("bad.yml").path])
+        XCTAssertEqual(bad.status, 1, bad.output)
+        XCTAssertTrue(bad.output.contains("bad.yml:2: list: unknown key"), bad.output)
+
+        // A port another server holds: a clear message and exit 1, not a silent shared port.
+        let holder = try TestTools.freePort()
+        let tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(tcp) }
+        var address = RawDNS.loopback(port: holder)
+        let listening = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(tcp, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 && listen(tcp, 1) == 0
+            }
+        }
+        XCTAssertTrue(listening)
+        try write("taken.yml", "listen: [\"127.0.0.1:\(holder)\"]\nupstreams: [\"127.0.0.1:1\"]\nlists: []\n")
+        let taken = try run(["run", "--config", folder.appendingPathComponent("taken.yml").path])
+        XCTAssertEqual(taken.status, 1, taken.output)
+        XCTAssertTrue(taken.output.contains("cannot listen on 127.0.0.1:\(holder)"), taken.output)
+        XCTAssertTrue(taken.output.contains("another program is using this port"), taken.output)
+    }
+}

@@ -23,7 +23,10 @@ public enum DomainName {
             case .emptyLabel: return "empty label (two dots in a row, or a leading dot)"
             case .labelTooLong(let n): return "label of \(n) characters (at most 63)"
             case .nameTooLong(let n): return "name of \(n) bytes in wire form (at most 255)"
-            case .invalidCharacter(let c): return "invalid character \(String(reflecting: String(c)))"
+            case .invalidCharacter(let c):
+                if let ascii = c.asciiValue, ascii >= 0x20, ascii < 0x7F { return "invalid character '\(c)'" }
+                let code = c.unicodeScalars.first.map { String($0.value, radix: 16, uppercase: true) } ?? "?"
+                return "invalid byte \\x\(code.count < 2 ? "0" + code : code)"
             case .root: return "the root name would block everything"
             }
         }

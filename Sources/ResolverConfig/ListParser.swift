@@ -44,6 +44,8 @@ public struct ListParser: Sendable {
         }
 
         var lineStart = bytes.startIndex
+        // A UTF-8 byte-order mark (files saved by some Windows editors) is not part of line 1's name.
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { lineStart += 3 }
         while lineStart < bytes.endIndex {
             lineNumber += 1
             var lineEnd = lineStart
@@ -71,7 +73,9 @@ public struct ListParser: Sendable {
                     continue
                 }
                 for token in tokens.dropFirst() {
-                    if Self.hostsFileBoilerplate.contains(Array(token).map(DomainName.lowercase)) {
+                    var bare = token
+                    if bare.count > 1 && bare.last == UInt8(ascii: ".") { bare = bare.dropLast() }
+                    if Self.hostsFileBoilerplate.contains(Array(bare).map(DomainName.lowercase)) {
                         ignored += 1
                     } else {
                         addName(token)
@@ -113,8 +117,16 @@ public struct ListParser: Sendable {
         return DomainName.looksLikeIPv4(token)
     }
 
+    /// The token in double quotes for a problem report; bytes outside printable ASCII as `\xNN`.
     static func quoted(_ token: ArraySlice<UInt8>) -> String {
-        let text = String(decoding: token.prefix(80), as: UTF8.self)
-        return String(reflecting: token.count > 80 ? text + "…" : text)
+        var text = "\""
+        for byte in token.prefix(80) {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): text += "\\" + String(UnicodeScalar(byte))
+            case 0x20..<0x7F: text.unicodeScalars.append(UnicodeScalar(byte))
+            default: text += "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+            }
+        }
+        return text + (token.count > 80 ? "…\"" : "\"")
     }
 }

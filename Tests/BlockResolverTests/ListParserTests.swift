@@ -53,10 +53,19 @@ final class ListParserTests: XCTestCase {
                        ["a.com.", "b.com."])
     }
 
-    func testNonASCIIBytesAreReportedNotCrashed() {
+    func testNonASCIIBytesAreReportedAsHexNotCrashed() {
         let bytes: [UInt8] = Array("caf".utf8) + [0xC3, 0xA9] + Array(".id\n\u{0}\n".utf8)
         let list = ListParser(format: .domains, fileName: "u").parse(bytes)
         XCTAssertEqual(list.count, 0)
-        XCTAssertEqual(list.problemCount, 2)
+        XCTAssertEqual(list.problems.map(\.description),
+                       [#"u:1: invalid byte \xC3: "caf\xC3\xA9.id""#, #"u:2: invalid byte \x00: "\x00""#])
+    }
+
+    func testByteOrderMarkAndTrailingDotLocalhost() {
+        let domains = ListParser(format: .domains, fileName: "b").parse([0xEF, 0xBB, 0xBF] + Array("paypal.com\n".utf8))
+        XCTAssertEqual(names(domains), ["paypal.com."])
+        let hosts = ListParser(format: .hosts, fileName: "h").parse(Array("127.0.0.1 localhost. x.com\n".utf8))
+        XCTAssertEqual(names(hosts), ["x.com."])
+        XCTAssertEqual(hosts.ignoredCount, 1)
     }
 }

@@ -18,6 +18,9 @@ final class ResolverIntegrationTests: XCTestCase {
         FakeUpstream.entry("big.example.org.", "TXT", match: "opcode qtype qname TCP",
                            records: ["big.example.org. 60 IN TXT \"the whole answer, over TCP\""]),
         FakeUpstream.entry("missing.example.org.", "A", rcode: "NXDOMAIN"),
+        FakeUpstream.entry("large.example.org.", "TXT", records: (0..<12).map { index in
+            "large.example.org. 60 IN TXT \"\(index) " + String(repeating: "x", count: 240) + "\""
+        }),
     ].joined()
 
     static let lists = [
@@ -129,6 +132,13 @@ final class ResolverIntegrationTests: XCTestCase {
         XCTAssertEqual(answer.answerData, ["\"the whole answer, over TCP\""], answer.description)
     }
 
+    func testAnswersLargerThan2KBAreRelayedWhole() throws {
+        let answer = try resolver.dig.query("large.example.org", "TXT", ["+bufsize=4096", "+ignore"])
+        XCTAssertEqual(answer.status, "NOERROR", answer.description)
+        XCTAssertEqual(answer.answer.count, 12, answer.description)
+        XCTAssertFalse(answer.flags.contains("tc"), answer.description)
+    }
+
     func testSilentUpstreamGivesSERVFAILAndFailoverUsesTheNextOne() throws {
         let silent = try SilentUpstream()
         let other = try TestTools.temporaryFolder()
@@ -203,6 +213,16 @@ final class ResolverIntegrationTests: XCTestCase {
         XCTAssertEqual(Set([RawDNS.id(first), RawDNS.id(second)]), [1, 2])
         XCTAssertEqual(RawDNS.rcode(first), 0)
         XCTAssertEqual(RawDNS.rcode(second), 0)
+    }
+
+    func testTCPClientThatHalfClosesStillGetsItsAnswers() throws {
+        let connection = try RawDNS.TCPConnection(port: resolver.port)
+        connection.sendFramed(RawDNS.query(id: 21, name: "www.example.org"))
+        connection.sendFramed(RawDNS.query(id: 22, name: "paypal.com"))
+        shutdown(connection.fd, Int32(SHUT_WR))
+        let ids = [connection.readFramed(), connection.readFramed()].compactMap { $0.map(RawDNS.id) }
+        XCTAssertEqual(Set(ids), [21, 22])
+        XCTAssertTrue(connection.isClosedByPeer())
     }
 
     func testIdleTCPConnectionIsClosed() throws {

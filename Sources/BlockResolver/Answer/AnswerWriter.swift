@@ -19,8 +19,7 @@ enum AnswerWriter {
     static func writeBlocked(_ query: Query, suffixOffset: Int, answer: ListAnswer, into buffer: inout ByteBuffer) {
         let isIN = query.class == classIN
         let record: [UInt8]? = isIN && query.type == typeA ? answer.a : isIN && query.type == typeAAAA ? answer.aaaa : nil
-        let flags = flagQR | flagRA | (query.recursionDesired ? flagRD : 0) | (query.checkingDisabled ? flagCD : 0)
-        writeHeader(id: query.id, flags: flags, answers: record == nil ? 0 : 1,
+        writeHeader(id: query.id, flags: replyFlags(query), answers: record == nil ? 0 : 1,
                     authorities: record == nil ? 1 : 0, additionals: query.edns == nil ? 0 : 1, into: &buffer)
         writeQuestion(name: query.name, type: query.type, class: query.class, into: &buffer)
         if let record {
@@ -44,6 +43,12 @@ enum AnswerWriter {
             writeQuestion(name: name, type: question.type, class: question.class, into: &buffer)
         }
         if let opt { buffer.writeBytes(opt) }
+    }
+
+    /// QR and RA, with RD and CD as the query had them.
+    @inline(__always)
+    static func replyFlags(_ query: Query) -> UInt16 {
+        flagQR | flagRA | (query.recursionDesired ? flagRD : 0) | (query.checkingDisabled ? flagCD : 0)
     }
 
     @inline(__always)

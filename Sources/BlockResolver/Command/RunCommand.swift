@@ -64,7 +64,10 @@ struct RunCommand: AsyncParsableCommand {
                                                "lists": "\(snapshot.policy.lists.count)"])
 
         let store = PolicyStore(initial: snapshot, loader: loader)
-        let resolver = QueryResolver(store: store, logger: logger)
+        let descriptors = FileLimit.raise()
+        // Each forwarded query holds a socket until answered; keep room for listeners and lists.
+        let resolver = QueryResolver(store: store, logger: logger, maxInFlight: max(64, min(10_000, (descriptors - 256) / 2)))
+        logger.info("file descriptor limit", metadata: ["limit": "\(descriptors)", "max_forwards": "\(resolver.maxInFlight)"])
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads)
         let server: DNSServer
         do {

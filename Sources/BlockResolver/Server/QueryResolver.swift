@@ -18,11 +18,15 @@ final class QueryResolver: Sendable {
 
     let store: PolicyStore
     let logger: Logger
-    /// Forwarded queries not yet answered, so that shutdown can wait for them.
+    /// Forwarded queries not yet answered, so that shutdown can wait for them and a flood of
+    /// queries to a slow upstream cannot use up every file descriptor.
     let inFlight = ManagedAtomic<Int>(0)
+    /// Forwards in flight beyond which new ones get SERVFAIL at once (each holds a socket).
+    let maxInFlight: Int
 
-    init(store: PolicyStore, logger: Logger) {
+    init(store: PolicyStore, logger: Logger, maxInFlight: Int = 10_000) {
         self.store = store
+        self.maxInFlight = maxInFlight
         self.logger = logger
     }
 
@@ -55,9 +59,26 @@ final class QueryResolver: Sendable {
             var buffer = allocator.buffer(capacity: 12 + query.name.count + 4 + 64 + 16 + 64)
             AnswerWriter.writeBlocked(query, suffixOffset: match.suffixOffset, answer: snapshot.answers[match.listIndex],
                                       into: &buffer)
+            if transport == .udp && buffer.readableBytes > query.maxUDPSize {
+                // A long name, SOA and category text can exceed a 512-byte client: send TC so it asks over TCP.
+                buffer.clear()
+                AnswerWriter.writeEmpty(id: query.id, flags: AnswerWriter.replyFlags(query) | AnswerWriter.flagTC, rcode: 0,
+                                        question: Question(query), opt: query.edns == nil ? nil : snapshot.common.plainOPT,
+                                        into: &buffer)
+            }
             return .now(buffer)
         }
-        return .later(forward(query, message: message, transport: transport, snapshot: snapshot, eventLoop: eventLoop))
+        if inFlight.loadThenWrappingIncrement(ordering: .relaxed) >= maxInFlight {
+            inFlight.wrappingDecrement(ordering: .relaxed)
+            var buffer = allocator.buffer(capacity: 12 + query.name.count + 4 + 40)
+            AnswerWriter.writeEmpty(id: query.id, flags: AnswerWriter.replyFlags(query), rcode: 2, question: Question(query),
+                                    opt: query.edns == nil ? nil : snapshot.common.plainOPT, into: &buffer)
+            return .now(buffer)
+        }
+        // Copy: `message` is a slice of the listener's whole receive buffer, which must not be
+        // kept alive while the upstream takes its time.
+        let copy = allocator.buffer(bytes: message.readableBytesView)
+        return .later(forward(query, message: copy, transport: transport, snapshot: snapshot, eventLoop: eventLoop))
     }
 
     private func forward(_ query: Query, message: ByteBuffer, transport: Transport, snapshot: PolicySnapshot,
@@ -69,7 +90,6 @@ final class QueryResolver: Sendable {
         let hasEDNS = query.edns != nil
         let common = snapshot.common
         let logger = self.logger
-        inFlight.wrappingIncrement(ordering: .relaxed)
         return snapshot.upstreams.forward(query: message, question: question, on: eventLoop)
             .map { reply -> ByteBuffer? in
                 var reply = reply

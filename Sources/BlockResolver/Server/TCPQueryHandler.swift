@@ -4,16 +4,20 @@ import NIOCore
 /// once and their answers go out as each is ready, not in order. The connection is closed after
 /// the idle timeout when nothing is pending, so a client that sends half a frame and stops only
 /// holds its own connection, and only for that long.
+///
+/// Backpressure: reading pauses while `maxPending` forwarded queries wait or while the client is
+/// not reading its answers (the channel is not writable); a client that still piles up more than
+/// `maxQueued` queries (frames already decoded from one large read) is disconnected.
 final class TCPQueryHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    /// Queries in flight on one connection before it stops reading more (backpressure).
     static let maxPending = 64
+    static let maxQueued = 512
 
     private let resolver: QueryResolver
     private var pending = 0
-    private var readPaused = false
+    private var inputClosed = false
 
     init(resolver: QueryResolver) {
         self.resolver = resolver
@@ -21,6 +25,10 @@ final class TCPQueryHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let message = Self.unwrapInboundIn(data)
+        if pending >= Self.maxQueued {
+            context.close(promise: nil)
+            return
+        }
         switch resolver.respond(to: message, transport: .tcp, eventLoop: context.eventLoop,
                                 allocator: context.channel.allocator) {
         case .none:
@@ -29,10 +37,6 @@ final class TCPQueryHandler: ChannelInboundHandler {
             write(reply, context: context)
         case .later(let future):
             pending += 1
-            if pending >= Self.maxPending {
-                readPaused = true
-                context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
-            }
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             future.whenComplete { result in
                 let (handler, context) = bound.value
@@ -40,12 +44,10 @@ final class TCPQueryHandler: ChannelInboundHandler {
                 if case .success(let reply?) = result, context.channel.isActive {
                     handler.write(reply, context: context)
                 }
-                if handler.readPaused && handler.pending < Self.maxPending / 2 {
-                    handler.readPaused = false
-                    context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
-                }
+                handler.updateReading(context: context)
             }
         }
+        updateReading(context: context)
     }
 
     private func write(_ reply: ByteBuffer, context: ChannelHandlerContext) {
@@ -54,9 +56,31 @@ final class TCPQueryHandler: ChannelInboundHandler {
         context.writeAndFlush(Self.wrapOutboundOut(framed), promise: nil)
     }
 
+    /// Reads while there is room for more queries and the client takes its answers; closes a
+    /// connection whose client has finished sending once every answer is written.
+    private func updateReading(context: ChannelHandlerContext) {
+        if inputClosed {
+            if pending == 0 { context.close(promise: nil) }
+            return
+        }
+        let shouldRead = pending < Self.maxPending && context.channel.isWritable
+        context.channel.setOption(ChannelOptions.autoRead, value: shouldRead).whenComplete { _ in }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        updateReading(context: context)
+        context.fireChannelWritabilityChanged()
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
             if pending == 0 { context.close(promise: nil) }
+            return
+        }
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            // The client half-closed after its last query (`nc -N`): answer what it sent, then close.
+            inputClosed = true
+            updateReading(context: context)
             return
         }
         context.fireUserInboundEventTriggered(event)

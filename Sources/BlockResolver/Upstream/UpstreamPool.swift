@@ -71,6 +71,8 @@ final class UpstreamPool: Sendable {
                 }
         } else {
             channel = DatagramBootstrap(group: eventLoop)
+                // NIO's default 2048-byte buffer would silently cut larger answers (DNSSEC, big TXT).
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_535))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(

@@ -22,6 +22,19 @@ enum LdnsRecord {
         return [0xC0, 0x0C] + bytes.dropFirst()
     }
 
+    /// The longest prefix of `text` of at most `limit` UTF-8 bytes that ends on a character boundary
+    /// (RFC 8914: the extra text is UTF-8), so a long category cannot bloat every blocked answer.
+    static func prefix(_ text: String, utf8Bytes limit: Int) -> String {
+        var result = ""
+        var bytes = 0
+        for character in text {
+            bytes += character.utf8.count
+            if bytes > limit { break }
+            result.append(character)
+        }
+        return result
+    }
+
     /// Wire form of an OPT record (RFC 6891) advertising `udpSize`, carrying an Extended DNS
     /// Error option (RFC 8914) when `ede` is given. Built by serialising an ldns packet with only
     /// EDNS set and taking what follows its 12-byte header.
@@ -30,7 +43,7 @@ enum LdnsRecord {
         ldns_pkt_set_edns_udp_size(packet.pointer, udpSize)
         if let ede {
             var payload: [UInt8] = [UInt8(ede.code >> 8), UInt8(ede.code & 0xFF)]
-            payload += Array(ede.text.utf8.prefix(400))
+            payload += Array(Self.prefix(ede.text, utf8Bytes: 300).utf8)
             guard let list = ldns_edns_option_list_new() else {
                 throw LdnsError(status: LDNS_STATUS_MEM_ERR, context: "ldns_edns_option_list_new")
             }

@@ -11,6 +11,11 @@ enum ReplyParser {
     /// The reply's flags when `bytes` answers `question` sent with `id`; nil when it does not.
     static func check(_ bytes: UnsafeRawBufferPointer, id: UInt16, question: Question) -> Reply? {
         guard bytes.count >= QueryParser.headerSize, let packet = try? LdnsPacket(wire: bytes) else { return nil }
+        // Everything read below points into the packet: keep it alive to the end.
+        return withExtendedLifetime(packet) { check(packet, id: id, question: question) }
+    }
+
+    private static func check(_ packet: LdnsPacket, id: UInt16, question: Question) -> Reply? {
         let pointer = packet.pointer
         guard ldns_pkt_id(pointer) == id, ldns_pkt_qr(pointer) != 0, let asked = packet.question,
               let owner = ldns_rr_owner(asked), let data = ldns_rdf_data(owner)

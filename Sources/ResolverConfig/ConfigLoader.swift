@@ -89,16 +89,7 @@ public struct ConfigLoader: Sendable {
 
         var sinkhole = ResolverSettings.Sinkhole()
         if let node = top["sinkhole"] {
-            let map = try reader.mapping(node, key: "sinkhole", allowed: ["ipv4", "ipv6", "ttl"])
-            if let value = map["ipv4"] {
-                sinkhole.ipv4 = try reader.ip(value, key: "sinkhole.ipv4", family: .ipv4)
-            }
-            if let value = map["ipv6"] {
-                sinkhole.ipv6 = try reader.ip(value, key: "sinkhole.ipv6", family: .ipv6)
-            }
-            if let value = map["ttl"] {
-                sinkhole.ttl = UInt32(try reader.integer(value, key: "sinkhole.ttl", range: 0...604_800))
-            }
+            sinkhole = try reader.sinkhole(node, key: "sinkhole", base: sinkhole)
         }
 
         guard let listsNode = top["lists"] else {
@@ -108,7 +99,7 @@ public struct ConfigLoader: Sendable {
         var names: Set<String> = []
         for (index, item) in try reader.list(listsNode, key: "lists").enumerated() {
             let key = "lists[\(index)]"
-            let list = try reader.listSettings(item, key: key, folder: folder)
+            let list = try reader.listSettings(item, key: key, folder: folder, sinkhole: sinkhole)
             if !names.insert(list.name).inserted {
                 throw reader.error(item, key + ".name", "\"\(list.name)\" is used by an earlier list; names must be unique")
             }
@@ -241,8 +232,37 @@ struct YAMLReader {
         return value
     }
 
-    func listSettings(_ node: Node, key: String, folder: String) throws(ConfigError) -> ListSettings {
-        let map = try mapping(node, key: key, allowed: ["name", "path", "format", "action", "category"])
+    func sinkhole(_ node: Node, key: String, base: ResolverSettings.Sinkhole) throws(ConfigError)
+        -> ResolverSettings.Sinkhole {
+        var sinkhole = base
+        let map = try mapping(node, key: key, allowed: ["ipv4", "ipv6", "ttl", "cname"])
+        if let value = map["ipv4"] { sinkhole.ipv4 = try ip(value, key: key + ".ipv4", family: .ipv4) }
+        if let value = map["ipv6"] { sinkhole.ipv6 = try ip(value, key: key + ".ipv6", family: .ipv6) }
+        if let value = map["ttl"] { sinkhole.ttl = UInt32(try integer(value, key: key + ".ttl", range: 0...604_800)) }
+        if let value = map["cname"] {
+            let text = try string(value, key: key + ".cname")
+            if case .failure(let problem) = DomainName.wireForm(text) {
+                throw error(value, key + ".cname", "\"\(text)\" is not a host name: \(problem)")
+            }
+            sinkhole.cname = text.hasSuffix(".") ? text : text + "."
+        }
+        return sinkhole
+    }
+
+    func timestamp(_ node: Node, key: String) throws(ConfigError) -> Double {
+        let text = try string(node, key: key)
+        guard let value = ListSchedule.parse(text) else {
+            throw error(node, key, "\"\(text)\" is not an RFC 3339 timestamp such as 2022-07-30T00:00:00+07:00")
+        }
+        return value
+    }
+
+    func listSettings(_ node: Node, key: String, folder: String, sinkhole base: ResolverSettings.Sinkhole)
+        throws(ConfigError) -> ListSettings {
+        let map = try mapping(node, key: key, allowed: [
+            "name", "path", "format", "action", "category", "response", "sinkhole", "ede", "reference",
+            "active_from", "active_until", "origin",
+        ])
         guard let nameNode = map["name"] else { throw error(node, key + ".name", "missing; every list needs a name") }
         let name = try string(nameNode, key: key + ".name")
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
@@ -260,9 +280,42 @@ struct YAMLReader {
         let category = try map["category"].map { node throws(ConfigError) in
             try string(node, key: key + ".category")
         } ?? name
+        let response = try map["response"].map { node throws(ConfigError) in
+            try choice(node, key: key + ".response", BlockResponse.self)
+        } ?? .sinkhole
+        if map["response"] != nil && action != .block {
+            throw error(map["response"], key + ".response", "only a block list answers with a response; this list is \(action.rawValue)")
+        }
+        let sinkhole = try map["sinkhole"].map { node throws(ConfigError) in
+            try self.sinkhole(node, key: key + ".sinkhole", base: base)
+        } ?? base
+        var ede: UInt16? = 16
+        if let node = map["ede"] {
+            let text = try string(node, key: key + ".ede")
+            switch text {
+            case "none": ede = nil
+            case "15", "16", "17": ede = UInt16(text)
+            default: throw error(node, key + ".ede", "\"\(text)\" is not one of 15 (Blocked), 16 (Censored), 17 (Filtered), none")
+            }
+        }
+        let reference = try map["reference"].map { node throws(ConfigError) in try string(node, key: key + ".reference") }
+        var schedule = ListSchedule.always
+        if let node = map["active_from"] { schedule.from = try timestamp(node, key: key + ".active_from") }
+        if let node = map["active_until"] { schedule.until = try timestamp(node, key: key + ".active_until") }
+        if let from = schedule.from, let until = schedule.until, until <= from {
+            throw error(map["active_until"], key + ".active_until", "is not after active_from; the list would never be in force")
+        }
+        let origin = try map["origin"].map { node throws(ConfigError) in try string(node, key: key + ".origin") }
+        if let origin {
+            if format != .rpz { throw error(map["origin"], key + ".origin", "only an RPZ zone (format: rpz) has an origin") }
+            if case .failure(let problem) = DomainName.wireForm(origin) {
+                throw error(map["origin"], key + ".origin", "\"\(origin)\" is not a zone name: \(problem)")
+            }
+        }
         return ListSettings(
             name: name, path: ConfigLoader.absolutePath(path, relativeTo: folder), pathAsWritten: path,
-            format: format, action: action, category: category, configLine: node.mark?.line ?? 0
+            format: format, action: action, category: category, configLine: node.mark?.line ?? 0,
+            response: response, sinkhole: sinkhole, ede: ede, reference: reference, schedule: schedule, origin: origin
         )
     }
 

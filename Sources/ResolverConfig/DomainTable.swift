@@ -4,42 +4,52 @@ import Glibc
 import Darwin
 #endif
 
-/// The compiled name index of a policy: which lists hold a name, for every name of every list.
+/// The compiled name index of a policy: which lists (and which of their rules) hold a name, for
+/// every name of every list.
 ///
 /// Layout: the names stay in the `ParsedList` arenas they were parsed into (shared, not copied,
 /// between policies while a file is unchanged). One open-addressing table of 8-byte slots points
-/// into them: 32 bits of global arena offset, a 16-bit hash tag that rules out almost every wrong
-/// slot without touching the arena, and a 16-bit group id naming the set of lists that hold the
-/// name. A lookup hashes each suffix of the query name, most specific first, so its cost depends
-/// on the number of labels, never on the size of the lists.
+/// into them: 32 bits of global arena offset, an 8-bit hash tag that rules out almost every wrong
+/// slot without touching the arena, and a 24-bit group id naming the set of (list, rule) pairs
+/// that hold the name. A lookup hashes each suffix of the query name, most specific first, so its
+/// cost depends on the number of labels, never on the size of the lists.
 ///
 /// Immutable after `init`, hence `Sendable` and safe to read from every event loop without a lock.
 public final class DomainTable: Sendable {
+    /// One list entry's place in the policy: the list (config order) and its rule in that list.
+    public struct Member: Hashable, Sendable {
+        public let list: Int32
+        public let rule: Int32
+    }
+
     let arenas: [[UInt8]]
     /// Global offset of each arena's first byte; `bases.count == arenas.count`.
     let bases: [Int]
     let slots: [UInt64]
-    /// For each group id, the indices of the lists holding the name, in the order they were given.
-    public let groups: [[Int]]
+    /// For each group id, the entries holding the name, in config order.
+    public let groups: [[Member]]
     /// Distinct names in the table.
     public let uniqueCount: Int
+    /// Entries whose name (and rule) already stood earlier in the same list.
+    public let duplicateCount: Int
 
     static let empty: UInt64 = .max
     static let maxArenaBytes = Int(UInt32.max) - 1
+    static let maxGroups = (1 << 24) - 1
 
     public enum BuildError: Error, CustomStringConvertible {
         case tooLarge(bytes: Int)
-        case tooManyListCombinations
+        case tooManyGroups
 
         public var description: String {
             switch self {
             case .tooLarge(let bytes): return "lists hold \(bytes) bytes of names; at most 4 GiB is supported"
-            case .tooManyListCombinations: return "more than 65535 distinct combinations of lists share names"
+            case .tooManyGroups: return "more than 16 million distinct combinations of list rules share names"
             }
         }
     }
 
-    /// Indexes every name of `lists`; `lists[i].index` is the list's position in the config.
+    /// Indexes every entry of `lists`; `lists[i].index` is the list's position in the config.
     public init(lists: [(parsed: ParsedList, index: Int)]) throws {
         var bases: [Int] = []
         var total = 0
@@ -52,41 +62,49 @@ public final class DomainTable: Sendable {
         if total > Self.maxArenaBytes { throw BuildError.tooLarge(bytes: total) }
         let capacity = max(16, names + names / 3 + 1)  // load factor at most 0.75
         var slots = [UInt64](repeating: Self.empty, count: capacity)
-        var groups: [[Int]] = []
-        var groupIDs: [[Int]: Int] = [:]
+        var groups: [[Member]] = []
+        var groupIDs: [[Member]: Int] = [:]
         var unique = 0
+        var duplicates = 0
         let arenas = lists.map { $0.parsed.arena }
 
-        func groupID(_ members: [Int]) throws -> Int {
+        func groupID(_ members: [Member]) throws -> Int {
             if let id = groupIDs[members] { return id }
-            if groups.count >= 0xFFFF { throw BuildError.tooManyListCombinations }
+            if groups.count >= Self.maxGroups { throw BuildError.tooManyGroups }
             groups.append(members)
             groupIDs[members] = groups.count - 1
             return groups.count - 1
         }
 
         for (arenaIndex, list) in lists.enumerated() {
-            let single = try groupID([list.index])
+            let parsed = list.parsed
+            let singles = try parsed.rules.indices.map { rule in
+                try groupID([Member(list: Int32(list.index), rule: Int32(rule))])
+            }
             let base = bases[arenaIndex]
-            try list.parsed.arena.withUnsafeBufferPointer { arena in
-                try list.parsed.forEachName { range in
+            try parsed.arena.withUnsafeBufferPointer { arena in
+                try parsed.forEachName { entry, range in
+                    let rule = parsed.ruleIndex(ofEntry: entry)
                     let name = UnsafeBufferPointer(rebasing: arena[range])
                     let hash = Self.hash(name)
-                    let tag = UInt64(hash >> 48)
+                    let tag = UInt64(hash >> 56)
                     var position = Self.position(hash, capacity)
                     while true {
                         let slot = slots[position]
                         if slot == Self.empty {
-                            slots[position] = UInt64(base + range.lowerBound) | tag << 32 | UInt64(single) << 48
+                            slots[position] = UInt64(base + range.lowerBound) | tag << 32 | UInt64(singles[rule]) << 40
                             unique += 1
                             return
                         }
-                        if (slot >> 32) & 0xFFFF == tag,
+                        if (slot >> 32) & 0xFF == tag,
                            Self.equal(name, arenas: arenas, bases: bases, offset: Int(slot & 0xFFFF_FFFF)) {
-                            let members = groups[Int(slot >> 48)]
-                            if !members.contains(list.index) {
-                                let merged = try groupID(members + [list.index])
-                                slots[position] = slot & 0x0000_FFFF_FFFF_FFFF | UInt64(merged) << 48
+                            let member = Member(list: Int32(list.index), rule: Int32(rule))
+                            let members = groups[Int(slot >> 40)]
+                            if members.contains(member) {
+                                duplicates += 1
+                            } else {
+                                let merged = try groupID(members + [member])
+                                slots[position] = slot & 0x0000_00FF_FFFF_FFFF | UInt64(merged) << 40
                             }
                             return
                         }
@@ -101,6 +119,7 @@ public final class DomainTable: Sendable {
         self.slots = slots
         self.groups = groups
         self.uniqueCount = unique
+        self.duplicateCount = duplicates
     }
 
     /// Visits the groups of the suffixes of `name` (lower-case wire form) that are in the table,
@@ -111,22 +130,33 @@ public final class DomainTable: Sendable {
         var start = 0
         let capacity = slots.count
         while start < name.count && name[start] != 0 {
-            let suffix = UnsafeBufferPointer(rebasing: name[start...])
-            let hash = Self.hash(suffix)
-            let tag = hash >> 48
-            var position = Self.position(hash, capacity)
-            while true {
-                let slot = slots[position]
-                if slot == Self.empty { break }
-                if (slot >> 32) & 0xFFFF == tag,
-                   Self.equal(suffix, arenas: arenas, bases: bases, offset: Int(slot & 0xFFFF_FFFF)) {
-                    if visit(Int(slot >> 48), start) { return }
-                    break
-                }
-                position += 1
-                if position == capacity { position = 0 }
+            if let group = group(of: UnsafeBufferPointer(rebasing: name[start...]), capacity: capacity),
+               visit(group, start) {
+                return
             }
             start += Int(name[start]) + 1
+        }
+    }
+
+    /// The group id of exactly `name` (lower-case wire form), if it is in the table.
+    public func exactGroup(_ name: UnsafeBufferPointer<UInt8>) -> Int? {
+        group(of: name, capacity: slots.count)
+    }
+
+    @inline(__always)
+    private func group(of name: UnsafeBufferPointer<UInt8>, capacity: Int) -> Int? {
+        let hash = Self.hash(name)
+        let tag = hash >> 56
+        var position = Self.position(hash, capacity)
+        while true {
+            let slot = slots[position]
+            if slot == Self.empty { return nil }
+            if (slot >> 32) & 0xFF == tag,
+               Self.equal(name, arenas: arenas, bases: bases, offset: Int(slot & 0xFFFF_FFFF)) {
+                return Int(slot >> 40)
+            }
+            position += 1
+            if position == capacity { position = 0 }
         }
     }
 

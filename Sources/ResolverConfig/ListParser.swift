@@ -6,10 +6,14 @@ public struct ListParser: Sendable {
     public let format: ListFormat
     /// The file name used in problems (as the operator wrote it, or the full path).
     public let fileName: String
+    /// Keep each entry's line number (for `check` and `explain`; costs 4 bytes a name).
+    public let recordLines: Bool
 
-    public init(format: ListFormat, fileName: String) {
+    public init(format: ListFormat, fileName: String, recordLines: Bool = false) {
+        precondition(format != .rpz, "RPZ zones are read by RPZParser")
         self.format = format
         self.fileName = fileName
+        self.recordLines = recordLines
     }
 
     /// Host names that every hosts file maps to itself; blocking them would break the machine.
@@ -21,7 +25,11 @@ public struct ListParser: Sendable {
 
     public func parse(_ bytes: [UInt8]) -> ParsedList {
         var arena: [UInt8] = []
-        arena.reserveCapacity(bytes.count + bytes.count / 8)
+        // A name of n characters takes n + 2 bytes in wire form, its line n + 1: reserve exactly.
+        var newlines = 0
+        for byte in bytes where byte == UInt8(ascii: "\n") { newlines += 1 }
+        arena.reserveCapacity(bytes.count + newlines + 2)
+        var lines: [UInt32] = []
         var count = 0
         var problems: [ListProblem] = []
         var problemCount = 0
@@ -40,6 +48,7 @@ public struct ListParser: Sendable {
                 report("\(problem): \(Self.quoted(token))")
             } else {
                 count += 1
+                if recordLines { lines.append(UInt32(truncatingIfNeeded: lineNumber)) }
             }
         }
 
@@ -57,6 +66,8 @@ public struct ListParser: Sendable {
             if tokens.isEmpty { continue }
 
             switch format {
+            case .rpz:
+                preconditionFailure("RPZ zones are read by RPZParser")  // checked in init
             case .domains:
                 if tokens.count > 1 {
                     report("more than one name on the line (a hosts file? use format: hosts)")
@@ -83,7 +94,7 @@ public struct ListParser: Sendable {
                 }
             }
         }
-        return ParsedList(arena: arena, count: count, problems: problems, problemCount: problemCount,
+        return ParsedList(arena: arena, count: count, lines: lines, problems: problems, problemCount: problemCount,
                           ignoredCount: ignored)
     }
 

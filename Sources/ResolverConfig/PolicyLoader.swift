@@ -8,6 +8,16 @@ import Foundation
 public struct PolicyLoader: Sendable {
     public init() {}
 
+    /// Parses a list file's bytes in its format; `recordLines` keeps line numbers for reports.
+    public static func parse(_ bytes: [UInt8], list: ListSettings, recordLines: Bool = false) -> ParsedList {
+        switch list.format {
+        case .rpz:
+            return RPZParser(fileName: list.pathAsWritten, recordLines: recordLines, origin: list.origin).parse(bytes)
+        case .domains, .hosts:
+            return ListParser(format: list.format, fileName: list.pathAsWritten, recordLines: recordLines).parse(bytes)
+        }
+    }
+
     public struct LoadError: Error, CustomStringConvertible, Sendable {
         public let message: String
         public var description: String { message }
@@ -30,10 +40,14 @@ public struct PolicyLoader: Sendable {
                                          loadSeconds: 0, reused: true))
                 continue
             }
-            let parsed = ListParser(format: list.format, fileName: list.pathAsWritten).parse(file.bytes)
+            let parsed = Self.parse(file.bytes, list: list)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             loaded.append(LoadedList(settings: list, parsed: parsed, identity: file.identity,
                                      loadSeconds: seconds, reused: false))
+        }
+        if let previous, previous.lists.count == loaded.count,
+           zip(previous.lists, loaded).allSatisfy({ $0.parsed === $1.parsed && $0.settings == $1.settings }) {
+            return previous  // nothing changed: keep the index too
         }
         do {
             return try CompiledPolicy(lists: loaded)

@@ -18,11 +18,14 @@ public struct ResolverSettings: Sendable {
         public var ipv4: String
         public var ipv6: String
         public var ttl: UInt32
+        /// A landing host: answer `CNAME landing-host` plus its A/AAAA (the sinkhole addresses).
+        public var cname: String?
 
-        public init(ipv4: String = "0.0.0.0", ipv6: String = "::", ttl: UInt32 = 300) {
+        public init(ipv4: String = "0.0.0.0", ipv6: String = "::", ttl: UInt32 = 300, cname: String? = nil) {
             self.ipv4 = ipv4
             self.ipv6 = ipv6
             self.ttl = ttl
+            self.cname = cname
         }
     }
 }
@@ -40,9 +43,22 @@ public struct ListSettings: Sendable, Equatable {
     public var category: String
     /// Line of the list's entry in the config file.
     public var configLine: Int
+    /// How a blocked name is answered (RPZ records with an action of their own override it).
+    public var response: BlockResponse
+    /// The resolver's sinkhole with this list's overrides applied.
+    public var sinkhole: ResolverSettings.Sinkhole
+    /// Extended DNS Error code for blocked answers (RFC 8914), nil for none.
+    public var ede: UInt16?
+    /// The legal basis, appended to the EDE text after the category.
+    public var reference: String?
+    public var schedule: ListSchedule
+    /// The zone name of an RPZ file that has no `$ORIGIN` and no absolute SOA owner.
+    public var origin: String?
 
     public init(name: String, path: String, pathAsWritten: String, format: ListFormat, action: ListAction,
-                category: String, configLine: Int) {
+                category: String, configLine: Int, response: BlockResponse = .sinkhole,
+                sinkhole: ResolverSettings.Sinkhole = .init(), ede: UInt16? = 16, reference: String? = nil,
+                schedule: ListSchedule = .always, origin: String? = nil) {
         self.name = name
         self.path = path
         self.pathAsWritten = pathAsWritten
@@ -50,5 +66,17 @@ public struct ListSettings: Sendable, Equatable {
         self.action = action
         self.category = category
         self.configLine = configLine
+        self.response = response
+        self.sinkhole = sinkhole
+        self.ede = ede
+        self.reference = reference
+        self.schedule = schedule
+        self.origin = origin
+    }
+
+    /// The EDE extra text: the category, then the reference when there is one.
+    public var edeText: String {
+        guard let reference, !reference.isEmpty else { return category }
+        return "\(category); \(reference)"
     }
 }

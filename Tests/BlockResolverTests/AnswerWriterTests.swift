@@ -22,12 +22,14 @@ final class AnswerWriterTests: XCTestCase {
 
     func answer(_ query: [UInt8], sinkhole: ResolverSettings.Sinkhole = .init(), category: String = "PSE not registered",
                 suffixOffset: Int = 4) throws -> [UInt8] {
-        let list = try ListAnswer(sinkhole: sinkhole, category: category)
+        let settings = ListSettings(name: "l", path: "/l", pathAsWritten: "l", format: .domains, action: .block,
+                                    category: category, configLine: 1, sinkhole: sinkhole)
+        let list = try ListAnswer(list: settings, rules: [.wholeSubtree])
         return query.withUnsafeBytes { bytes in
             QueryParser.parse(bytes) { outcome -> [UInt8] in
                 guard case .query(let parsed) = outcome else { return [] }
                 var buffer = ByteBufferAllocator().buffer(capacity: 512)
-                AnswerWriter.writeBlocked(parsed, suffixOffset: suffixOffset, answer: list, into: &buffer)
+                AnswerWriter.writeBlocked(parsed, .sinkhole, suffixOffset: suffixOffset, answer: list, into: &buffer)
                 return Array(buffer.readableBytesView)
             }
         }

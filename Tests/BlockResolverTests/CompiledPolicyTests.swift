@@ -17,7 +17,9 @@ final class CompiledPolicyTests: XCTestCase {
     /// The deciding list's name for `query`, or nil.
     func decide(_ policy: CompiledPolicy, _ query: String) -> String? {
         let wire = try! DomainName.wireForm(query).get()
-        return wire.withUnsafeBufferPointer { policy.decide($0) }.map { policy.lists[$0.listIndex].settings.name }
+        let active = [Bool](repeating: true, count: policy.lists.count)
+        return wire.withUnsafeBufferPointer { policy.decide($0, active: active) }
+            .map { policy.lists[$0.listIndex].settings.name }
     }
 
     func testEntryCoversItselfAndEverythingBelowButNotSiblings() throws {
@@ -76,7 +78,8 @@ final class CompiledPolicyTests: XCTestCase {
         let p = try policy([("allow", .allow, "example.co.id\n"), ("block", .block, "judi.example.co.id\nco.id\n")])
         let wire = try DomainName.wireForm("www.judi.example.co.id").get()
         let matches = wire.withUnsafeBufferPointer { p.allMatches($0) }
-        XCTAssertEqual(matches.map(\.listIndices), [[1], [0], [1]])
+        XCTAssertEqual(matches.map(\.member.list), [1, 0, 1])
         XCTAssertEqual(matches.map(\.suffixOffset), [4, 9, 17])
+        XCTAssertEqual(matches.map(\.applies), [true, true, true])
     }
 }

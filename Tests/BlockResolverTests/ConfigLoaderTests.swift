@@ -74,9 +74,9 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\nsinkhole: { ipv4: \"::\" }\nlists: []\n"),
                        "config.yml:2: sinkhole.ipv4: \"::\" is not an IPv4 address")
         XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\nlists:\n  - { name: a, path: a.txt, action: blok }\n"),
-                       "config.yml:3: lists[0].action: \"blok\" is not one of block, allow")
+                       "config.yml:3: lists[0].action: \"blok\" is not one of block, allow, monitor")
         XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\nlists:\n  - { name: a, path: a.txt, format: csv }\n"),
-                       "config.yml:3: lists[0].format: \"csv\" is not one of domains, hosts")
+                       "config.yml:3: lists[0].format: \"csv\" is not one of domains, hosts, rpz")
     }
 
     func testMissingAndDuplicateListFields() {

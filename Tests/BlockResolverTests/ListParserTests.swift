@@ -4,7 +4,7 @@ import XCTest
 final class ListParserTests: XCTestCase {
     func names(_ list: ParsedList) -> [String] {
         var result: [String] = []
-        list.forEachName { range in result.append(DomainName.presentation(ofWire: list.arena[range])) }
+        list.forEachName { _, range in result.append(DomainName.presentation(ofWire: list.arena[range])) }
         return result
     }
 

@@ -8,26 +8,74 @@ enum AnswerWriter {
     static let typeAAAA: UInt16 = 28
     static let classIN: UInt16 = 1
     static let flagQR: UInt16 = 0x8000
+    static let flagAA: UInt16 = 0x0400
     static let flagTC: UInt16 = 0x0200
     static let flagRD: UInt16 = 0x0100
     static let flagRA: UInt16 = 0x0080
     static let flagCD: UInt16 = 0x0010
+    static let rcodeNXDOMAIN: UInt8 = 3
+    static let rcodeREFUSED: UInt8 = 5
 
-    /// The sinkhole answer for a blocked `query`: A/AAAA with the sinkhole address, or NOERROR
-    /// with a SOA for other types; the OPT with EDE when the query had EDNS.
+    /// What a blocked query is answered with.
+    enum Blocked {
+        /// A/AAAA with the sinkhole (or CNAME to the landing host), NODATA for other types.
+        case sinkhole
+        case nxdomain
+        case nodata
+        case refused
+        /// RPZ local data.
+        case local(LocalAnswer)
+    }
+
+    /// The answer for a blocked `query`; the OPT (with the list's EDE) when the query had EDNS.
     /// `suffixOffset` is where the listed name starts inside the question name.
-    static func writeBlocked(_ query: Query, suffixOffset: Int, answer: ListAnswer, into buffer: inout ByteBuffer) {
+    static func writeBlocked(_ query: Query, _ kind: Blocked, suffixOffset: Int, answer: ListAnswer,
+                             into buffer: inout ByteBuffer) {
         let isIN = query.class == classIN
-        let record: [UInt8]? = isIN && query.type == typeA ? answer.a : isIN && query.type == typeAAAA ? answer.aaaa : nil
-        writeHeader(id: query.id, flags: replyFlags(query), answers: record == nil ? 0 : 1,
-                    authorities: record == nil ? 1 : 0, additionals: query.edns == nil ? 0 : 1, into: &buffer)
+        var records: [[UInt8]] = []
+        var rcode: UInt8 = 0
+        var withSOA = false
+        var landing = false
+        switch kind {
+        case .sinkhole:
+            let address: [UInt8]? = !isIN ? nil : query.type == typeA ? answer.a : query.type == typeAAAA ? answer.aaaa : nil
+            if let cname = answer.cname {
+                records.append(cname)
+                if let address { records.append(address) }
+                landing = true
+            } else if let address {
+                records.append(address)
+            } else {
+                withSOA = true
+            }
+        case .nxdomain:
+            rcode = rcodeNXDOMAIN
+            withSOA = true
+        case .nodata:
+            withSOA = true
+        case .refused:
+            rcode = rcodeREFUSED
+        case .local(let local):
+            records = local.answering(query.type)
+            withSOA = records.isEmpty
+        }
+        writeHeader(id: query.id, flags: replyFlags(query) | UInt16(rcode), answers: UInt16(records.count),
+                    authorities: withSOA ? 1 : 0, additionals: query.edns == nil ? 0 : 1, into: &buffer)
         writeQuestion(name: query.name, type: query.type, class: query.class, into: &buffer)
-        if let record {
-            buffer.writeBytes(record)
-        } else {
+        var cnameTarget = 0
+        for (index, record) in records.enumerated() {
+            if landing && index == 1 {
+                // The landing host's address: owned by the CNAME's target (12 bytes into that record).
+                buffer.writeInteger(UInt16(0xC000) | UInt16(cnameTarget))
+                buffer.writeBytes(record.dropFirst(2))
+            } else {
+                if index == 0 { cnameTarget = buffer.writerIndex + 12 }
+                buffer.writeBytes(record)
+            }
+        }
+        if withSOA {
             // Owner of the SOA: a pointer to the listed suffix of the question name (offset 12 + suffix).
-            let pointer = UInt16(0xC000) | UInt16(QueryParser.headerSize + suffixOffset)
-            buffer.writeInteger(pointer)
+            buffer.writeInteger(UInt16(0xC000) | UInt16(QueryParser.headerSize + suffixOffset))
             buffer.writeBytes(answer.soa.dropFirst(2))
         }
         if query.edns != nil { buffer.writeBytes(answer.opt) }
@@ -42,6 +90,14 @@ enum AnswerWriter {
         question.name.withUnsafeBufferPointer { name in
             writeQuestion(name: name, type: question.type, class: question.class, into: &buffer)
         }
+        if let opt { buffer.writeBytes(opt) }
+    }
+
+    /// The same as `writeEmpty` for a query still being parsed.
+    static func writeEmpty(_ query: Query, flags: UInt16, rcode: UInt8, opt: [UInt8]?, into buffer: inout ByteBuffer) {
+        writeHeader(id: query.id, flags: flags | UInt16(rcode & 0xF), answers: 0, authorities: 0,
+                    additionals: opt == nil ? 0 : 1, into: &buffer)
+        writeQuestion(name: query.name, type: query.type, class: query.class, into: &buffer)
         if let opt { buffer.writeBytes(opt) }
     }
 

@@ -46,7 +46,7 @@ struct RunCommand: AsyncParsableCommand {
 
         let loader = ConfigLoader()
         let settings: ResolverSettings
-        let snapshot: PolicySnapshot
+        let parts: PolicySnapshot.Parts
         do {
             settings = try loader.load(path: options.config)
             if settings.upstreamsFromResolvConf {
@@ -54,16 +54,19 @@ struct RunCommand: AsyncParsableCommand {
                             metadata: ["upstreams": "\(settings.upstreams.map(\.description).joined(separator: ","))"])
             }
             let policy = try PolicyLoader().load(settings)
-            snapshot = try PolicySnapshot(generation: 1, settings: settings, policy: policy)
+            parts = try PolicySnapshot.Parts(generation: 1, settings: settings, policy: policy)
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode.failure
         }
-        ListReport.log(snapshot.policy, logger: logger)
-        logger.info("policy ready", metadata: ["names": "\(snapshot.policy.table.uniqueCount)",
-                                               "lists": "\(snapshot.policy.lists.count)"])
+        ListReport.log(parts.policy, logger: logger)
+        logger.info("policy ready", metadata: ["names": "\(parts.policy.table.uniqueCount)",
+                                               "lists": "\(parts.policy.lists.count)"])
 
-        let store = PolicyStore(initial: snapshot, loader: loader)
+        let store = PolicyStore(initial: parts, loader: loader)
+        // List schedules (active_from/active_until) turn on and off at their moment, no reload needed.
+        let schedule = Task { await store.runSchedule(logger: logger) }
+        defer { schedule.cancel() }
         let descriptors = FileLimit.raise()
         // Each forwarded query holds a socket until answered; keep room for listeners and lists.
         let resolver = QueryResolver(store: store, logger: logger, maxInFlight: max(64, min(10_000, (descriptors - 256) / 2)))

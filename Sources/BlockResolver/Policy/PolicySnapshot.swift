@@ -1,32 +1,54 @@
 import Atomics
 import ResolverConfig
 
-/// Everything a query needs to decide and answer: the compiled lists and the answer templates.
+/// Everything a query needs to decide and answer: the compiled lists, the answer templates, the
+/// upstreams, and which lists are in force right now.
 ///
 /// Immutable; a reload builds a new one completely and `PolicyStore` swaps it in with one atomic
 /// store. A query loads the reference once and uses that snapshot to the end, so it never sees
-/// half of a reload.
+/// half of a reload. When a list's schedule window opens or closes, only `active` changes: the
+/// store publishes a copy that shares `parts`.
 final class PolicySnapshot: Sendable, AtomicReference {
-    /// Counts reloads: 1 for the policy loaded at start.
-    let generation: Int
-    let settings: ResolverSettings
-    let policy: CompiledPolicy
-    /// Answer templates by list index (only block lists use theirs).
-    let answers: [ListAnswer]
-    let common: CommonAnswers
-    /// Where queries that are not blocked go; part of the snapshot so a reload can change it.
-    let upstreams: UpstreamPool
+    /// What a reload builds (and a schedule change shares).
+    final class Parts: Sendable {
+        /// Counts reloads: 1 for the policy loaded at start.
+        let generation: Int
+        let settings: ResolverSettings
+        let policy: CompiledPolicy
+        /// Answer templates by list index.
+        let answers: [ListAnswer]
+        let common: CommonAnswers
+        /// Where queries that are not blocked go; part of the snapshot so a reload can change it.
+        let upstreams: UpstreamPool
 
-    init(generation: Int, settings: ResolverSettings, policy: CompiledPolicy) throws {
-        self.generation = generation
-        self.upstreams = try UpstreamPool(upstreams: settings.upstreams, timeoutMilliseconds: settings.timeoutMilliseconds)
-        self.settings = settings
-        self.policy = policy
-        var answers: [ListAnswer] = []
-        for list in policy.lists {
-            answers.append(try ListAnswer(sinkhole: settings.sinkhole, category: list.settings.category))
+        init(generation: Int, settings: ResolverSettings, policy: CompiledPolicy) throws {
+            self.generation = generation
+            self.settings = settings
+            self.policy = policy
+            self.upstreams = try UpstreamPool(upstreams: settings.upstreams,
+                                              timeoutMilliseconds: settings.timeoutMilliseconds)
+            var answers: [ListAnswer] = []
+            for list in policy.lists {
+                answers.append(try ListAnswer(list: list.settings, rules: list.parsed.rules))
+            }
+            self.answers = answers
+            self.common = try CommonAnswers()
         }
-        self.answers = answers
-        self.common = try CommonAnswers()
     }
+
+    let parts: Parts
+    /// Whether each list is in force (its `active_from`/`active_until` window), by list index.
+    let active: [Bool]
+    /// When `active` must be computed again (seconds since 1970), if ever.
+    let nextScheduleChange: Double?
+
+    init(parts: Parts, now: Double) {
+        self.parts = parts
+        self.active = parts.policy.activeLists(at: now)
+        self.nextScheduleChange = parts.policy.nextScheduleChange(after: now)
+    }
+
+    var generation: Int { parts.generation }
+    var settings: ResolverSettings { parts.settings }
+    var policy: CompiledPolicy { parts.policy }
 }

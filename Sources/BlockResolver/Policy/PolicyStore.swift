@@ -1,21 +1,27 @@
 import Atomics
+import Dispatch
+import Foundation
 import Logging
 import ResolverConfig
-import Dispatch
 
-/// Holds the policy being served and replaces it on reload.
+/// Holds the policy being served and replaces it on reload and when a schedule window turns.
 ///
 /// Concurrency model: one atomic reference to an immutable `PolicySnapshot`. Readers (every
-/// event loop, per query) do one atomic load and never lock; the single writer (the reload task,
-/// one reload at a time) builds the next snapshot completely off to the side and publishes it
-/// with one atomic store. A failed build publishes nothing, so the old policy keeps serving.
+/// event loop, per query) do one atomic load and never lock; the writers (the reload task, one
+/// reload at a time, and the schedule task) build the next snapshot completely off to the side
+/// and publish it with one atomic compare-and-exchange. A failed build publishes nothing, so the
+/// old policy keeps serving.
 final class PolicyStore: Sendable {
     private let reference: ManagedAtomic<PolicySnapshot>
     private let loader: ConfigLoader
+    /// Seconds since 1970; injected so that tests can move time.
+    let clock: @Sendable () -> Double
 
-    init(initial: PolicySnapshot, loader: ConfigLoader) {
-        reference = ManagedAtomic(initial)
+    init(initial: PolicySnapshot.Parts, loader: ConfigLoader,
+         clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        reference = ManagedAtomic(PolicySnapshot(parts: initial, now: clock()))
         self.loader = loader
+        self.clock = clock
     }
 
     var current: PolicySnapshot { reference.load(ordering: .acquiring) }
@@ -32,23 +38,65 @@ final class PolicyStore: Sendable {
             return .failure(ReloadError(message: error.description))
         }
         Self.warnAboutRestartOnlyChanges(old: old.settings, new: settings, logger: logger)
-        let snapshot: PolicySnapshot
+        let parts: PolicySnapshot.Parts
         do {
             let policy = try PolicyLoader().load(settings, previous: old.policy)
-            snapshot = try PolicySnapshot(generation: old.generation + 1, settings: settings, policy: policy)
+            parts = try PolicySnapshot.Parts(generation: old.generation + 1, settings: settings, policy: policy)
         } catch {
             return .failure(ReloadError(message: "\(error)"))
         }
-        reference.store(snapshot, ordering: .releasing)
+        let snapshot = PolicySnapshot(parts: parts, now: clock())
+        publish(snapshot)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         logger.info("reloaded policy", metadata: [
-            "generation": "\(snapshot.generation)",
-            "entries": "\(snapshot.policy.entryCount)",
-            "names": "\(snapshot.policy.table.uniqueCount)",
+            "generation": "\(parts.generation)",
+            "entries": "\(parts.policy.entryCount)",
+            "names": "\(parts.policy.table.uniqueCount)",
             "seconds": "\(String(format3digits: seconds))",
         ])
-        ListReport.log(snapshot.policy, logger: logger)
+        ListReport.log(parts.policy, logger: logger)
         return .success(snapshot)
+    }
+
+    /// Publishes `snapshot` unless a newer generation is already in place (a schedule refresh
+    /// racing a reload must not bring back the old lists).
+    private func publish(_ snapshot: PolicySnapshot) {
+        var expected = reference.load(ordering: .acquiring)
+        while expected.generation <= snapshot.generation {
+            let (exchanged, original) = reference.compareExchange(expected: expected, desired: snapshot,
+                                                                  ordering: .acquiringAndReleasing)
+            if exchanged { return }
+            expected = original
+        }
+    }
+
+    /// Recomputes which lists are in force now and publishes the change, if any; returns when
+    /// it must run next.
+    @discardableResult
+    func refreshSchedule(logger: Logger) -> Double? {
+        let old = current
+        let now = clock()
+        let fresh = PolicySnapshot(parts: old.parts, now: now)
+        if fresh.active != old.active {
+            publish(fresh)
+            for (index, list) in old.policy.lists.enumerated() where fresh.active[index] != old.active[index] {
+                logger.info("list schedule turned", metadata: [
+                    "list": "\(list.settings.name)", "active": "\(fresh.active[index])",
+                    "state": "\(list.settings.schedule.describe(at: now))",
+                ])
+            }
+        }
+        return current.nextScheduleChange
+    }
+
+    /// Runs until cancelled, turning list schedules on and off at their moments. Wakes at least
+    /// once a second so that a reload's new schedule is picked up.
+    func runSchedule(logger: Logger) async {
+        while !Task.isCancelled {
+            let next = refreshSchedule(logger: logger)
+            let wait = min(1.0, max(0.001, (next ?? .infinity) - clock()))
+            try? await Task.sleep(for: .milliseconds(Int(wait * 1000) + 1))
+        }
     }
 
     struct ReloadError: Error, CustomStringConvertible {

@@ -17,6 +17,8 @@ final class QueryResolver: Sendable {
     }
 
     let store: PolicyStore
+    /// Hits on monitor-mode lists.
+    let monitor = MonitorCounter()
     let logger: Logger
     /// Forwarded queries not yet answered, so that shutdown can wait for them and a flood of
     /// queries to a slow upstream cannot use up every file descriptor.
@@ -30,7 +32,7 @@ final class QueryResolver: Sendable {
         self.logger = logger
     }
 
-    func respond(to message: ByteBuffer, transport: Transport, eventLoop: EventLoop,
+    func respond(to message: ByteBuffer, transport: Transport, client: SocketAddress?, eventLoop: EventLoop,
                  allocator: ByteBufferAllocator) -> Response {
         message.withUnsafeReadableBytes { bytes in
             QueryParser.parse(bytes) { outcome -> Response in
@@ -41,38 +43,87 @@ final class QueryResolver: Sendable {
                     guard let wire = HeaderOnlyMessage.wire(id: id, echoedFlags: flags, rcode: rcode) else { return .none }
                     return .now(allocator.buffer(bytes: wire))
                 case .query(let query):
-                    return answer(query, message: message, transport: transport, eventLoop: eventLoop,
+                    return answer(query, message: message, transport: transport, client: client, eventLoop: eventLoop,
                                   allocator: allocator)
                 }
             }
         }
     }
 
-    private func answer(_ query: Query, message: ByteBuffer, transport: Transport, eventLoop: EventLoop,
-                        allocator: ByteBufferAllocator) -> Response {
+    private func answer(_ query: Query, message: ByteBuffer, transport: Transport, client: SocketAddress?,
+                        eventLoop: EventLoop, allocator: ByteBufferAllocator) -> Response {
         let snapshot = store.current
+        let policy = snapshot.policy
         let match: PolicyMatch? = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: query.name.count) { lower in
             for index in 0..<query.name.count { lower[index] = asciiLower(query.name[index]) }
-            return snapshot.policy.decide(UnsafeBufferPointer(lower))
+            let name = UnsafeBufferPointer(lower)
+            if policy.hasMonitorLists { recordMonitorHits(name, snapshot: snapshot, client: client) }
+            return policy.decide(name, active: snapshot.active)
         }
-        if let match, snapshot.policy.lists[match.listIndex].settings.action == .block {
+        if let match, policy.lists[match.listIndex].settings.action == .block {
+            let answers = snapshot.parts.answers[match.listIndex]
+            let kind: AnswerWriter.Blocked
+            switch policy.lists[match.listIndex].parsed.rules[match.ruleIndex].action {
+            case .list:
+                switch answers.response {
+                case .sinkhole: kind = .sinkhole
+                case .nxdomain: kind = .nxdomain
+                case .nodata: kind = .nodata
+                case .refused: kind = .refused
+                case .drop: return .none
+                }
+            case .nxdomain: kind = .nxdomain
+            case .nodata: kind = .nodata
+            case .drop: return .none
+            case .localData: kind = answers.localData[match.ruleIndex].map { .local($0) } ?? .nodata
+            case .passthru:
+                return forwardOrRefuse(query, message: message, transport: transport, snapshot: snapshot,
+                                       eventLoop: eventLoop, allocator: allocator)
+            case .tcpOnly:
+                if transport == .tcp {
+                    return forwardOrRefuse(query, message: message, transport: transport, snapshot: snapshot,
+                                           eventLoop: eventLoop, allocator: allocator)
+                }
+                var buffer = allocator.buffer(capacity: 12 + query.name.count + 4 + 11)
+                AnswerWriter.writeEmpty(query, flags: AnswerWriter.replyFlags(query) | AnswerWriter.flagTC, rcode: 0,
+                                        opt: query.edns == nil ? nil : snapshot.parts.common.plainOPT, into: &buffer)
+                return .now(buffer)
+            }
             var buffer = allocator.buffer(capacity: 12 + query.name.count + 4 + 64 + 16 + 64)
-            AnswerWriter.writeBlocked(query, suffixOffset: match.suffixOffset, answer: snapshot.answers[match.listIndex],
-                                      into: &buffer)
+            AnswerWriter.writeBlocked(query, kind, suffixOffset: match.suffixOffset, answer: answers, into: &buffer)
             if transport == .udp && buffer.readableBytes > query.maxUDPSize {
                 // A long name, SOA and category text can exceed a 512-byte client: send TC so it asks over TCP.
                 buffer.clear()
-                AnswerWriter.writeEmpty(id: query.id, flags: AnswerWriter.replyFlags(query) | AnswerWriter.flagTC, rcode: 0,
-                                        question: Question(query), opt: query.edns == nil ? nil : snapshot.common.plainOPT,
-                                        into: &buffer)
+                AnswerWriter.writeEmpty(query, flags: AnswerWriter.replyFlags(query) | AnswerWriter.flagTC, rcode: 0,
+                                        opt: query.edns == nil ? nil : snapshot.parts.common.plainOPT, into: &buffer)
             }
             return .now(buffer)
         }
+        return forwardOrRefuse(query, message: message, transport: transport, snapshot: snapshot, eventLoop: eventLoop,
+                               allocator: allocator)
+    }
+
+    /// Counts and logs each monitor list that holds `name` (lower-case wire form).
+    private func recordMonitorHits(_ name: UnsafeBufferPointer<UInt8>, snapshot: PolicySnapshot, client: SocketAddress?) {
+        let policy = snapshot.policy
+        for hit in policy.monitorHits(name, active: snapshot.active) {
+            let list = policy.lists[hit.listIndex].settings.name
+            let entry = DomainName.presentation(ofWire: UnsafeBufferPointer(rebasing: name[hit.suffixOffset...]))
+            monitor.record(list: list, entry: entry)
+            let clientText = client?.ipAddress ?? "-"
+            logger.info("action=monitor list=\(list) name=\(DomainName.presentation(ofWire: name)) client=\(clientText)",
+                        metadata: ["entry": "\(entry)"])
+        }
+    }
+
+    /// Forwards the query, or answers SERVFAIL at once when too many forwards are already waiting.
+    private func forwardOrRefuse(_ query: Query, message: ByteBuffer, transport: Transport, snapshot: PolicySnapshot,
+                                 eventLoop: EventLoop, allocator: ByteBufferAllocator) -> Response {
         if inFlight.loadThenWrappingIncrement(ordering: .relaxed) >= maxInFlight {
             inFlight.wrappingDecrement(ordering: .relaxed)
             var buffer = allocator.buffer(capacity: 12 + query.name.count + 4 + 40)
-            AnswerWriter.writeEmpty(id: query.id, flags: AnswerWriter.replyFlags(query), rcode: 2, question: Question(query),
-                                    opt: query.edns == nil ? nil : snapshot.common.plainOPT, into: &buffer)
+            AnswerWriter.writeEmpty(query, flags: AnswerWriter.replyFlags(query), rcode: 2,
+                                    opt: query.edns == nil ? nil : snapshot.parts.common.plainOPT, into: &buffer)
             return .now(buffer)
         }
         // Copy: `message` is a slice of the listener's whole receive buffer, which must not be
@@ -88,9 +139,9 @@ final class QueryResolver: Sendable {
         let limit = transport == .udp ? query.maxUDPSize : Int(UInt16.max)
         let echoed = (query.recursionDesired ? AnswerWriter.flagRD : 0) | (query.checkingDisabled ? AnswerWriter.flagCD : 0)
         let hasEDNS = query.edns != nil
-        let common = snapshot.common
+        let common = snapshot.parts.common
         let logger = self.logger
-        return snapshot.upstreams.forward(query: message, question: question, on: eventLoop)
+        return snapshot.parts.upstreams.forward(query: message, question: question, on: eventLoop)
             .map { reply -> ByteBuffer? in
                 var reply = reply
                 if reply.readableBytes > limit {

@@ -29,7 +29,8 @@ final class TCPQueryHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        switch resolver.respond(to: message, transport: .tcp, eventLoop: context.eventLoop,
+        switch resolver.respond(to: message, transport: .tcp, client: context.remoteAddress,
+                                eventLoop: context.eventLoop,
                                 allocator: context.channel.allocator) {
         case .none:
             break

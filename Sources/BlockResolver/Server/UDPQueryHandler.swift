@@ -18,7 +18,8 @@ final class UDPQueryHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = Self.unwrapInboundIn(data)
-        switch resolver.respond(to: envelope.data, transport: .udp, eventLoop: context.eventLoop,
+        switch resolver.respond(to: envelope.data, transport: .udp, client: envelope.remoteAddress,
+                                eventLoop: context.eventLoop,
                                 allocator: context.channel.allocator) {
         case .none:
             break

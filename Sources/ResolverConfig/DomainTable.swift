@@ -143,6 +143,24 @@ public final class DomainTable: Sendable {
         group(of: name, capacity: slots.count)
     }
 
+    /// The slot holding exactly `name`, a number below `slotCount`; for reports that mark names.
+    public func exactSlot(_ name: UnsafeBufferPointer<UInt8>) -> Int? {
+        let hash = Self.hash(name)
+        var position = Self.position(hash, slots.count)
+        while slots[position] != Self.empty {
+            let slot = slots[position]
+            if (slot >> 32) & 0xFF == hash >> 56,
+               Self.equal(name, arenas: arenas, bases: bases, offset: Int(slot & 0xFFFF_FFFF)) {
+                return position
+            }
+            position += 1
+            if position == slots.count { position = 0 }
+        }
+        return nil
+    }
+
+    public var slotCount: Int { slots.count }
+
     @inline(__always)
     private func group(of name: UnsafeBufferPointer<UInt8>, capacity: Int) -> Int? {
         let hash = Self.hash(name)

@@ -41,12 +41,50 @@ public struct RPZParser: Sendable {
                 return
             }
             defer { fclose(file) }
-            read(file, into: &state)
+            var lines = LineCursor(bytes: bytes)
+            read(file, lines: &lines, into: &state)
         }
         return state.finish()
     }
 
-    private func read(_ file: UnsafeMutablePointer<FILE>, into state: inout State) {
+    /// Finds the line a record starts on. ldns counts the lines it has consumed, which can include
+    /// blank lines after the record; the record itself is the first line after the previous
+    /// call's count that holds more than white space and a comment.
+    struct LineCursor {
+        let bytes: [UInt8]
+        var line = 1
+        var offset = 0
+
+        init(bytes: [UInt8]) {
+            self.bytes = bytes
+        }
+
+        mutating func firstContentLine(after consumed: Int) -> Int {
+            while line <= consumed && offset < bytes.count { advance() }
+            while offset < bytes.count && isBlankOrComment() { advance() }
+            return line
+        }
+
+        private mutating func advance() {
+            while offset < bytes.count && bytes[offset] != UInt8(ascii: "\n") { offset += 1 }
+            offset += 1
+            line += 1
+        }
+
+        private func isBlankOrComment() -> Bool {
+            var index = offset
+            while index < bytes.count {
+                switch bytes[index] {
+                case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"): index += 1
+                case UInt8(ascii: "\n"), UInt8(ascii: ";"): return true
+                default: return false
+                }
+            }
+            return true
+        }
+    }
+
+    private func read(_ file: UnsafeMutablePointer<FILE>, lines: inout LineCursor, into state: inout State) {
         var ttl: UInt32 = 3600
         var originRDF: UnsafeMutablePointer<ldns_rdf>? = nil
         var previous: UnsafeMutablePointer<ldns_rdf>? = nil
@@ -61,19 +99,21 @@ public struct RPZParser: Sendable {
         }
         while feof(file) == 0 {
             var record: UnsafeMutablePointer<ldns_rr>? = nil
+            let before = Int(line)
             let status = ldns_rr_new_frm_fp_l(&record, file, &ttl, &originRDF, &previous, &line)
+            let recordLine = lines.firstContentLine(after: before)
             switch status {
             case LDNS_STATUS_OK:
                 guard let record else { continue }
-                state.add(record, line: Int(line))
+                state.add(record, line: recordLine)
                 ldns_rr_free(record)
             case LDNS_STATUS_SYNTAX_EMPTY, LDNS_STATUS_SYNTAX_TTL, LDNS_STATUS_SYNTAX_ORIGIN:
                 continue
             case LDNS_STATUS_SYNTAX_INCLUDE:
-                state.report(line: Int(line), "$INCLUDE is not supported; list the included zone separately")
+                state.report(line: recordLine, "$INCLUDE is not supported; list the included zone separately")
             default:
                 let text = ldns_get_errorstr_by_id(status).map { String(cString: $0) } ?? "status \(status.rawValue)"
-                state.report(line: Int(line), "not a valid zone-file record: \(text)")
+                state.report(line: recordLine, "not a valid zone-file record: \(text)")
             }
         }
         state.flush()

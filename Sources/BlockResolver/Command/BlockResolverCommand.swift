@@ -13,9 +13,10 @@ struct BlockResolverCommand: AsyncParsableCommand {
             Every other query is forwarded to the upstreams and the answer relayed.
 
             Start with `block-resolver check --config FILE`, then `block-resolver run --config FILE`. \
-            Edit a list and send SIGHUP to the running process to reload it without a restart.
+            Edit a list and send SIGHUP to the running process to reload it without a restart. \
+            `block-resolver explain --config FILE NAME [TYPE]` says why a name is blocked or not.
             """,
-        subcommands: [RunCommand.self, CheckCommand.self],
+        subcommands: [RunCommand.self, CheckCommand.self, ExplainCommand.self],
         defaultSubcommand: nil
     )
 }

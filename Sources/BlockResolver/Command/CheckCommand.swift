@@ -1,5 +1,8 @@
 import ArgumentParser
 import ResolverConfig
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `block-resolver check`: validate a config and its lists without serving.
 struct CheckCommand: ParsableCommand {
@@ -7,14 +10,19 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Validate the config and every list, and report what they hold.",
         discussion: """
-            Prints each list's entry count and every skipped line as `file:line: reason`. \
-            Exits 0 when the config can be served (skipped lines are reported but do not make it \
-            unusable), 1 when it cannot: a config error (named with file, line and key) or a list \
-            file that cannot be read.
+            Prints each list's entry count (by kind for RPZ zones: trigger and action), every skipped \
+            line as `file:line: reason`, RPZ triggers this resolver does not implement, duplicate \
+            entries, and block entries shadowed by an allow entry for the same name. Exits 0 when the \
+            config can be served (skipped lines, duplicates and shadowed entries are reported but do \
+            not make it unusable), 1 when it cannot: a config error (named with file, line and key) or \
+            a list file that cannot be read.
             """
     )
 
     @OptionGroup var options: ConfigOptions
+
+    /// Duplicates and shadowed entries printed per list; the rest are counted.
+    static let examplesShown = 20
 
     func run() throws {
         let settings: ResolverSettings
@@ -29,41 +37,95 @@ struct CheckCommand: ParsableCommand {
         let source = settings.upstreamsFromResolvConf ? " (from /etc/resolv.conf)" : ""
         print("upstreams: \(settings.upstreams.map(\.description).joined(separator: ", "))\(source)")
 
-        var usable = true
-        var loaded: [LoadedList] = []
-        for list in settings.lists {
-            let file: ListFile
-            do {
-                file = try ListFile.read(path: list.path, displayName: list.pathAsWritten)
-            } catch {
-                print("error: list \(list.name): cannot read \(error)")
-                usable = false
-                continue
-            }
-            let parsed = ListParser(format: list.format, fileName: list.pathAsWritten).parse(file.bytes)
-            loaded.append(LoadedList(settings: list, parsed: parsed, identity: file.identity, loadSeconds: 0,
-                                     reused: false))
-            var line = "list \(list.name) (\(list.format.rawValue), \(list.action.rawValue)): \(parsed.count) entries"
-            if parsed.problemCount > 0 { line += ", \(parsed.problemCount) skipped lines" }
-            if parsed.ignoredCount > 0 { line += ", \(parsed.ignoredCount) hosts-file names ignored" }
-            print(line)
-            for problem in parsed.problems { print(problem) }
-            if parsed.problemCount > parsed.problems.count {
-                print("\(list.pathAsWritten): \(parsed.problemCount - parsed.problems.count) more skipped lines not shown")
-            }
+        let lists = ReportLists(settings)
+        for failure in lists.failures { print("error: \(failure)") }
+        var usable = lists.failures.isEmpty
+        var policy: CompiledPolicy? = nil
+        do {
+            policy = try CompiledPolicy(lists: lists.loaded)
+        } catch {
+            print("error: \(error)")
+            usable = false
         }
-        if usable {
-            do {
-                let policy = try CompiledPolicy(lists: loaded)
-                print("policy: \(policy.table.uniqueCount) distinct names in \(loaded.count) lists")
-            } catch {
-                print("error: \(error)")
-                usable = false
-            }
+        for (index, list) in lists.loaded.enumerated() {
+            report(list, index: index, policy: policy)
+        }
+        if let policy {
+            print("policy: \(policy.table.uniqueCount) distinct names in \(lists.loaded.count) lists")
         }
         if !usable {
             print("config \(options.config): NOT usable")
             throw ExitCode.failure
+        }
+    }
+
+    private func report(_ list: LoadedList, index: Int, policy: CompiledPolicy?) {
+        let settings = list.settings
+        let parsed = list.parsed
+        var line = "list \(settings.name) (\(settings.format.rawValue), \(settings.action.rawValue)): \(parsed.count) entries"
+        if parsed.problemCount > 0 { line += ", \(parsed.problemCount) skipped lines" }
+        if parsed.ignoredCount > 0 { line += ", \(parsed.ignoredCount) hosts-file names ignored" }
+        print(line)
+        if settings.format == .rpz {
+            print("  by kind: " + parsed.countsByKind.map { "\($0.kind) \($0.count)" }.joined(separator: ", "))
+        }
+        if !parsed.unsupportedTriggers.isEmpty {
+            print("  unsupported triggers, not applied: "
+                  + parsed.unsupportedTriggers.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+        if settings.schedule != .always {
+            print("  schedule: \(settings.schedule.describe(at: Double(time(nil))))")
+        }
+        for problem in parsed.problems { print(problem) }
+        if parsed.problemCount > parsed.problems.count {
+            print("\(settings.pathAsWritten): \(parsed.problemCount - parsed.problems.count) more skipped lines not shown")
+        }
+        if let policy { reportOverlaps(list, index: index, policy: policy) }
+    }
+
+    /// Duplicates within the list, and block entries that an allow entry for the same name overrides.
+    private func reportOverlaps(_ list: LoadedList, index: Int, policy: CompiledPolicy) {
+        let parsed = list.parsed
+        var firstEntry = [Int32](repeating: -1, count: policy.table.slotCount)
+        var duplicates = 0
+        var shadowed = 0
+        func line(_ entry: Int) -> Int { entry < parsed.lines.count ? Int(parsed.lines[entry]) : 0 }
+        let isBlock = list.settings.action == .block
+        parsed.arena.withUnsafeBufferPointer { arena in
+            parsed.forEachName { entry, range in
+                let name = UnsafeBufferPointer(rebasing: arena[range])
+                guard let slot = policy.table.exactSlot(name) else { return }
+                let text = DomainName.presentation(ofWire: name)
+                if firstEntry[slot] >= 0 && parsed.ruleIndex(ofEntry: Int(firstEntry[slot])) == parsed.ruleIndex(ofEntry: entry) {
+                    duplicates += 1
+                    if duplicates <= Self.examplesShown {
+                        print("\(list.settings.pathAsWritten):\(line(entry)): duplicate of line \(line(Int(firstEntry[slot]))): \(text)")
+                    }
+                    return
+                }
+                if firstEntry[slot] < 0 { firstEntry[slot] = Int32(entry) }
+                guard isBlock, let group = policy.table.exactGroup(name) else { return }
+                let rule = parsed.rules[parsed.ruleIndex(ofEntry: entry)]
+                if rule.action == .passthru { return }
+                let allow = policy.table.groups[group].first { member in
+                    let other = policy.lists[Int(member.list)]
+                    let otherRule = other.parsed.rules[Int(member.rule)]
+                    let allows = other.settings.action == .allow || (other.settings.action == .block && otherRule.action == .passthru)
+                    return allows && (otherRule.scope == rule.scope || otherRule.scope == .nameAndBelow)
+                }
+                if let allow {
+                    shadowed += 1
+                    if shadowed <= Self.examplesShown {
+                        let other = policy.lists[Int(allow.list)]
+                        print("\(list.settings.pathAsWritten):\(line(entry)): \(text) is shadowed by an allow entry "
+                              + "in list \(other.settings.name) (\(other.settings.pathAsWritten))")
+                    }
+                }
+            }
+        }
+        if duplicates > 0 || shadowed > 0 {
+            print("  \(duplicates) duplicate entries, \(shadowed) entries shadowed by allow entries"
+                  + (max(duplicates, shadowed) > Self.examplesShown ? " (first \(Self.examplesShown) of each shown)" : ""))
         }
     }
 }

@@ -60,47 +60,13 @@ final class QueryResolver: Sendable {
             if policy.hasMonitorLists { recordMonitorHits(name, snapshot: snapshot, client: client) }
             return policy.decide(name, active: snapshot.active)
         }
-        if let match, policy.lists[match.listIndex].settings.action == .block {
-            let answers = snapshot.parts.answers[match.listIndex]
-            let kind: AnswerWriter.Blocked
-            switch policy.lists[match.listIndex].parsed.rules[match.ruleIndex].action {
-            case .list:
-                switch answers.response {
-                case .sinkhole: kind = .sinkhole
-                case .nxdomain: kind = .nxdomain
-                case .nodata: kind = .nodata
-                case .refused: kind = .refused
-                case .drop: return .none
-                }
-            case .nxdomain: kind = .nxdomain
-            case .nodata: kind = .nodata
-            case .drop: return .none
-            case .localData: kind = answers.localData[match.ruleIndex].map { .local($0) } ?? .nodata
-            case .passthru:
-                return forwardOrRefuse(query, message: message, transport: transport, snapshot: snapshot,
-                                       eventLoop: eventLoop, allocator: allocator)
-            case .tcpOnly:
-                if transport == .tcp {
-                    return forwardOrRefuse(query, message: message, transport: transport, snapshot: snapshot,
-                                           eventLoop: eventLoop, allocator: allocator)
-                }
-                var buffer = allocator.buffer(capacity: 12 + query.name.count + 4 + 11)
-                AnswerWriter.writeEmpty(query, flags: AnswerWriter.replyFlags(query) | AnswerWriter.flagTC, rcode: 0,
-                                        opt: query.edns == nil ? nil : snapshot.parts.common.plainOPT, into: &buffer)
-                return .now(buffer)
-            }
-            var buffer = allocator.buffer(capacity: 12 + query.name.count + 4 + 64 + 16 + 64)
-            AnswerWriter.writeBlocked(query, kind, suffixOffset: match.suffixOffset, answer: answers, into: &buffer)
-            if transport == .udp && buffer.readableBytes > query.maxUDPSize {
-                // A long name, SOA and category text can exceed a 512-byte client: send TC so it asks over TCP.
-                buffer.clear()
-                AnswerWriter.writeEmpty(query, flags: AnswerWriter.replyFlags(query) | AnswerWriter.flagTC, rcode: 0,
-                                        opt: query.edns == nil ? nil : snapshot.parts.common.plainOPT, into: &buffer)
-            }
-            return .now(buffer)
+        switch Verdict.decide(query, match: match, snapshot: snapshot, transport: transport, allocator: allocator) {
+        case .drop: return .none
+        case .answer(let buffer): return .now(buffer)
+        case .forward:
+            return forwardOrRefuse(query, message: message, transport: transport, snapshot: snapshot,
+                                   eventLoop: eventLoop, allocator: allocator)
         }
-        return forwardOrRefuse(query, message: message, transport: transport, snapshot: snapshot, eventLoop: eventLoop,
-                               allocator: allocator)
     }
 
     /// Counts and logs each monitor list that holds `name` (lower-case wire form).

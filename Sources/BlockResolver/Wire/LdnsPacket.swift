@@ -13,6 +13,11 @@ final class LdnsPacket {
         pointer = packet
     }
 
+    /// Takes ownership of a packet ldns made.
+    init(adopting packet: UnsafeMutablePointer<ldns_pkt>) {
+        pointer = packet
+    }
+
     /// An empty packet, for building messages.
     init() throws(LdnsError) {
         guard let packet = ldns_pkt_new() else { throw LdnsError(status: LDNS_STATUS_MEM_ERR, context: "ldns_pkt_new") }

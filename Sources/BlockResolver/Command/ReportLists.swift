@@ -1,0 +1,34 @@
+import ResolverConfig
+
+/// The lists of a config read for a report (`check`, `explain`): with line numbers, every list
+/// attempted even when one fails, and the failures kept as messages.
+struct ReportLists {
+    var loaded: [LoadedList] = []
+    var failures: [String] = []
+
+    init(_ settings: ResolverSettings) {
+        for list in settings.lists {
+            do {
+                let file = try ListFile.read(path: list.path, displayName: list.pathAsWritten)
+                let parsed = PolicyLoader.parse(file.bytes, list: list, recordLines: true)
+                loaded.append(LoadedList(settings: list, parsed: parsed, identity: file.identity, loadSeconds: 0,
+                                         reused: false))
+            } catch {
+                failures.append("list \(list.name): cannot read \(error)")
+            }
+        }
+    }
+
+    /// The file lines of every entry of `list` whose name equals `name` (wire form) with `rule`.
+    static func lines(of name: ArraySlice<UInt8>, rule: Int, in list: LoadedList) -> [Int] {
+        var result: [Int] = []
+        let parsed = list.parsed
+        parsed.forEachName { index, range in
+            guard range.count == name.count, parsed.ruleIndex(ofEntry: index) == rule,
+                  parsed.arena[range].elementsEqual(name)
+            else { return }
+            result.append(index < parsed.lines.count ? Int(parsed.lines[index]) : 0)
+        }
+        return result
+    }
+}

@@ -61,18 +61,76 @@ public struct ListFile: Sendable {
                                                          contentHash: Self.hash(bytes)))
     }
 
+    /// Size of the pieces `scan` and `forEachChunk` read.
+    static let chunkSize = 4 << 20
+
+    /// The identity of the file at `path` and its number of newlines, read a chunk at a time
+    /// (the content hash needs every byte; the newlines size the parser's arena exactly).
+    public static func scan(path: String, displayName: String? = nil) throws(ReadError) -> (identity: Identity, newlines: Int) {
+        var hasher = ChunkHasher()
+        var newlines = 0
+        let info = try forEachChunk(path: path, displayName: displayName) { chunk in
+            hasher.add(chunk)
+            for byte in chunk where byte == UInt8(ascii: "\n") { newlines += 1 }
+        }
+        #if canImport(Glibc)
+        let modified = info.st_mtim
+        #else
+        let modified = info.st_mtimespec
+        #endif
+        return (Identity(size: hasher.count, modified: modified, contentHash: hasher.finish()), newlines)
+    }
+
+    /// Calls `body` with successive pieces of the file at `path`; returns the file's `stat`.
+    @discardableResult
+    public static func forEachChunk(path: String, displayName: String? = nil,
+                                    _ body: (ArraySlice<UInt8>) -> Void) throws(ReadError) -> stat {
+        let name = displayName ?? path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw ReadError(path: name, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        if fstat(fd, &info) != 0 { throw ReadError(path: name, reason: String(cString: strerror(errno))) }
+        if (info.st_mode & S_IFMT) == S_IFDIR { throw ReadError(path: name, reason: "is a directory") }
+        var buffer = [UInt8](repeating: 0, count: chunkSize)
+        while true {
+            let got = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw ReadError(path: name, reason: String(cString: strerror(errno)))
+            }
+            if got == 0 { break }
+            body(buffer[0..<got])
+        }
+        return info
+    }
+
     /// 64-bit FNV-1a over 8-byte words: fast, and only compared within one process.
     static func hash(_ bytes: [UInt8]) -> UInt64 {
+        var hasher = ChunkHasher()
+        hasher.add(bytes[...])
+        return hasher.finish()
+    }
+
+    /// The content hash fed a chunk at a time; chunks (but the last) must be multiples of 8 bytes
+    /// for the result not to depend on how the file was cut, which `chunkSize` is.
+    struct ChunkHasher {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        bytes.withUnsafeBytes { raw in
-            let words = raw.count / 8
-            for index in 0..<words {
-                h = (h ^ raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)) &* 0x0000_0100_0000_01b3
+        var count = 0
+
+        mutating func add(_ chunk: ArraySlice<UInt8>) {
+            chunk.withUnsafeBytes { raw in
+                let words = raw.count / 8
+                for index in 0..<words {
+                    h = (h ^ raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)) &* 0x0000_0100_0000_01b3
+                }
+                for index in (words * 8)..<raw.count {
+                    h = (h ^ UInt64(raw[index])) &* 0x0000_0100_0000_01b3
+                }
             }
-            for index in (words * 8)..<raw.count {
-                h = (h ^ UInt64(raw[index])) &* 0x0000_0100_0000_01b3
-            }
+            count += chunk.count
         }
-        return h ^ UInt64(bytes.count)
+
+        func finish() -> UInt64 { h ^ UInt64(count) }
     }
 }

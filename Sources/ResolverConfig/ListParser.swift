@@ -23,70 +23,116 @@ public struct ListParser: Sendable {
          "ip6-allhosts", "0.0.0.0"].map { Array($0.utf8) }
     )
 
+    /// Parses a whole file held in memory.
     public func parse(_ bytes: [UInt8]) -> ParsedList {
-        var arena: [UInt8] = []
-        // A name of n characters takes n + 2 bytes in wire form, its line n + 1: reserve exactly.
         var newlines = 0
         for byte in bytes where byte == UInt8(ascii: "\n") { newlines += 1 }
-        arena.reserveCapacity(bytes.count + newlines + 2)
+        var state = State(parser: self, capacity: bytes.count + newlines + 2)
+        state.feed(bytes[...])
+        return state.finish()
+    }
+
+    /// Parses the file at `path` a chunk at a time, so that a list of millions of names never sits
+    /// in memory twice (file bytes and parsed names) while the policy in service holds its own.
+    /// `sizeHint` and `lineHint` (from `ListFile.scan`) size the name arena exactly.
+    public func parseFile(at path: String, sizeHint: Int, lineHint: Int) throws(ListFile.ReadError) -> ParsedList {
+        var state = State(parser: self, capacity: sizeHint + lineHint + 2)
+        try ListFile.forEachChunk(path: path, displayName: fileName) { chunk in state.feed(chunk) }
+        return state.finish()
+    }
+
+    /// The parse in progress: complete lines are handled as they arrive; a line cut by a chunk
+    /// boundary waits in `partial` for the rest.
+    struct State {
+        let parser: ListParser
+        var arena: [UInt8] = []
         var lines: [UInt32] = []
         var count = 0
         var problems: [ListProblem] = []
         var problemCount = 0
         var ignored = 0
         var lineNumber = 0
+        var partial: [UInt8] = []
 
-        func report(_ reason: String) {
+        init(parser: ListParser, capacity: Int) {
+            self.parser = parser
+            // A name of n characters takes n + 2 bytes in wire form, its line n + 1: reserve exactly.
+            arena.reserveCapacity(capacity)
+        }
+
+        mutating func feed(_ chunk: ArraySlice<UInt8>) {
+            var start = chunk.startIndex
+            while let newline = chunk[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                if partial.isEmpty {
+                    line(chunk[start..<newline])
+                } else {
+                    partial.append(contentsOf: chunk[start..<newline])
+                    let whole = partial
+                    partial.removeAll(keepingCapacity: true)
+                    line(whole[...])
+                }
+                start = newline + 1
+            }
+            partial.append(contentsOf: chunk[start...])
+        }
+
+        mutating func finish() -> ParsedList {
+            if !partial.isEmpty {
+                let last = partial
+                partial = []
+                line(last[...])
+            }
+            return ParsedList(arena: arena, count: count, lines: lines, problems: problems,
+                              problemCount: problemCount, ignoredCount: ignored)
+        }
+
+        mutating func report(_ reason: String) {
             problemCount += 1
             if problems.count < ParsedList.problemLimit {
-                problems.append(ListProblem(file: fileName, line: lineNumber, reason: reason))
+                problems.append(ListProblem(file: parser.fileName, line: lineNumber, reason: reason))
             }
         }
 
-        func addName(_ token: ArraySlice<UInt8>) {
+        mutating func addName(_ token: ArraySlice<UInt8>) {
             if let problem = DomainName.appendWireForm(of: token, to: &arena) {
-                report("\(problem): \(Self.quoted(token))")
+                report("\(problem): \(ListParser.quoted(token))")
             } else {
                 count += 1
-                if recordLines { lines.append(UInt32(truncatingIfNeeded: lineNumber)) }
+                if parser.recordLines { lines.append(UInt32(truncatingIfNeeded: lineNumber)) }
             }
         }
 
-        var lineStart = bytes.startIndex
-        // A UTF-8 byte-order mark (files saved by some Windows editors) is not part of line 1's name.
-        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { lineStart += 3 }
-        while lineStart < bytes.endIndex {
+        mutating func line(_ text: ArraySlice<UInt8>) {
             lineNumber += 1
-            var lineEnd = lineStart
-            while lineEnd < bytes.endIndex && bytes[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
-            defer { lineStart = lineEnd + 1 }
-            var content = bytes[lineStart..<lineEnd]
+            var content = text
+            // A UTF-8 byte-order mark (files saved by some Windows editors) is not part of line 1.
+            if lineNumber == 1 && content.starts(with: [0xEF, 0xBB, 0xBF]) { content = content.dropFirst(3) }
             if let hash = content.firstIndex(of: UInt8(ascii: "#")) { content = content[..<hash] }
-            let tokens = Self.tokens(of: content)
-            if tokens.isEmpty { continue }
+            let tokens = ListParser.tokens(of: content)
+            if tokens.isEmpty { return }
 
-            switch format {
+            switch parser.format {
             case .rpz:
                 preconditionFailure("RPZ zones are read by RPZParser")  // checked in init
             case .domains:
                 if tokens.count > 1 {
                     report("more than one name on the line (a hosts file? use format: hosts)")
-                    continue
+                    return
                 }
                 addName(tokens[0])
             case .hosts:
                 if tokens.count == 1 {
                     report("no address before the name (a domains file? use format: domains)")
-                    continue
+                    return
                 }
-                if !Self.looksLikeAddress(tokens[0]) {
-                    report("first field \(Self.quoted(tokens[0])) is not an IP address")
-                    continue
+                if !ListParser.looksLikeAddress(tokens[0]) {
+                    report("first field \(ListParser.quoted(tokens[0])) is not an IP address")
+                    return
                 }
                 for token in tokens.dropFirst() {
                     var bare = token
                     if bare.count > 1 && bare.last == UInt8(ascii: ".") { bare = bare.dropLast() }
-                    if Self.hostsFileBoilerplate.contains(Array(bare).map(DomainName.lowercase)) {
+                    if ListParser.hostsFileBoilerplate.contains(Array(bare).map(DomainName.lowercase)) {
                         ignored += 1
                     } else {
                         addName(token)
@@ -94,8 +140,6 @@ public struct ListParser: Sendable {
                 }
             }
         }
-        return ParsedList(arena: arena, count: count, lines: lines, problems: problems, problemCount: problemCount,
-                          ignoredCount: ignored)
     }
 
     /// Splits on spaces, tabs and carriage returns.

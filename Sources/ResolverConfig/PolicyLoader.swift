@@ -23,27 +23,43 @@ public struct PolicyLoader: Sendable {
         public var description: String { message }
     }
 
+    /// One list: reused when its file is unchanged, else parsed (domain and hosts files a chunk at
+    /// a time; RPZ zones from memory, since ldns reads them record by record anyway).
+    private func load(_ list: ListSettings, previous: CompiledPolicy?, started: UInt64) throws(ListFile.ReadError) -> LoadedList {
+        func unchanged(_ identity: ListFile.Identity) -> LoadedList? {
+            guard let old = previous?.lists.first(where: {
+                $0.settings.path == list.path && $0.settings.format == list.format && $0.settings.origin == list.origin
+                    && $0.identity == identity
+            }) else { return nil }
+            return LoadedList(settings: list, parsed: old.parsed, identity: old.identity, loadSeconds: 0, reused: true)
+        }
+        let parsed: ParsedList
+        let identity: ListFile.Identity
+        if list.format == .rpz {
+            let file = try ListFile.read(path: list.path, displayName: list.pathAsWritten)
+            if let reused = unchanged(file.identity) { return reused }
+            parsed = Self.parse(file.bytes, list: list)
+            identity = file.identity
+        } else {
+            let scan = try ListFile.scan(path: list.path, displayName: list.pathAsWritten)
+            if let reused = unchanged(scan.identity) { return reused }
+            parsed = try ListParser(format: list.format, fileName: list.pathAsWritten)
+                .parseFile(at: list.path, sizeHint: scan.identity.size, lineHint: scan.newlines)
+            identity = scan.identity
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        return LoadedList(settings: list, parsed: parsed, identity: identity, loadSeconds: seconds, reused: false)
+    }
+
     public func load(_ settings: ResolverSettings, previous: CompiledPolicy? = nil) throws(LoadError) -> CompiledPolicy {
         var loaded: [LoadedList] = []
         for list in settings.lists {
             let started = DispatchTime.now().uptimeNanoseconds
-            let file: ListFile
             do {
-                file = try ListFile.read(path: list.path, displayName: list.pathAsWritten)
+                loaded.append(try load(list, previous: previous, started: started))
             } catch {
                 throw LoadError(message: "list \(list.name): cannot read \(error)")
             }
-            if let old = previous?.lists.first(where: {
-                $0.settings.path == list.path && $0.settings.format == list.format && $0.identity == file.identity
-            }) {
-                loaded.append(LoadedList(settings: list, parsed: old.parsed, identity: old.identity,
-                                         loadSeconds: 0, reused: true))
-                continue
-            }
-            let parsed = Self.parse(file.bytes, list: list)
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-            loaded.append(LoadedList(settings: list, parsed: parsed, identity: file.identity,
-                                     loadSeconds: seconds, reused: false))
         }
         if let previous, previous.lists.count == loaded.count,
            zip(previous.lists, loaded).allSatisfy({ $0.parsed === $1.parsed && $0.settings == $1.settings }) {

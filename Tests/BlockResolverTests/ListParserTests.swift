@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import ResolverConfig
 
@@ -67,5 +68,35 @@ final class ListParserTests: XCTestCase {
         let hosts = ListParser(format: .hosts, fileName: "h").parse(Array("127.0.0.1 localhost. x.com\n".utf8))
         XCTAssertEqual(names(hosts), ["x.com."])
         XCTAssertEqual(hosts.ignoredCount, 1)
+    }
+
+    func testChunkedParsingMatchesWholeFileParsing() throws {
+        let text = "\u{FEFF}# header\npaypal.com\r\nbad..name\n\nSteam.COM  # c\nhttp://x/\nlast.example"
+        let bytes = Array(text.utf8)
+        let parser = ListParser(format: .domains, fileName: "f", recordLines: true)
+        let whole = parser.parse(bytes)
+        for size in 1...9 {
+            var state = ListParser.State(parser: parser, capacity: 0)
+            var index = 0
+            while index < bytes.count {
+                state.feed(bytes[index..<min(index + size, bytes.count)])
+                index += size
+            }
+            let chunked = state.finish()
+            XCTAssertEqual(chunked.arena, whole.arena, "chunks of \(size)")
+            XCTAssertEqual(chunked.lines, whole.lines, "chunks of \(size)")
+            XCTAssertEqual(chunked.problems, whole.problems, "chunks of \(size)")
+        }
+        XCTAssertEqual(names(whole), ["paypal.com.", "steam.com.", "last.example."])
+        XCTAssertEqual(whole.lines, [2, 5, 7])
+
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("list-\(UUID().uuidString).txt")
+        try Data(bytes).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let scan = try ListFile.scan(path: url.path)
+        XCTAssertEqual(scan.newlines, 6)
+        XCTAssertEqual(scan.identity, try ListFile.read(path: url.path).identity)
+        let fromFile = try parser.parseFile(at: url.path, sizeHint: scan.identity.size, lineHint: scan.newlines)
+        XCTAssertEqual(fromFile.arena, whole.arena)
     }
 }

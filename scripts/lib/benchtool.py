@@ -253,15 +253,27 @@ def drain(sock):
 def command_wait_answer(arguments):
     """Queries every --interval until the answer matches; prints a JSON result.
 
-    Times are measured from --since (a Unix time, e.g. when the server was started or
-    signalled), so the result includes the time before this process began polling.
+    Times are measured from --since, or from the moment this process sends SIGHUP (--hup), or
+    from the Unix time in --pid-file ("PID SINCE", written by the caller right after it
+    started the server; polling begins before that, so Python's own start-up is not counted).
+    With --also NAME, NAME is queried as well and the longest stretch without a correct
+    answer for it is reported: whether the server kept answering while it loaded or reloaded.
     """
-    since = arguments.since if arguments.since is not None else time.time()
     deadline = time.monotonic() + arguments.timeout
+    pid, since = arguments.pid, arguments.since
     sock = udp_socket(arguments.server)
     sock.connect((arguments.server, arguments.port))
-    rng = random.Random()
-    pending = {}
+    name = arguments.name.lower().rstrip(".")
+    also = arguments.also.lower().rstrip(".") if arguments.also else None
+    if arguments.hup:
+        if not pid:
+            fail("--hup needs --pid")
+        since = time.time()
+        os.kill(pid, signal.SIGHUP)
+    if since is None and not arguments.pid_file:
+        since = time.time()
+    pending = {}          # id -> (name, monotonic send time)
+    next_id = random.randrange(65536)
     next_query = 0.0
     next_sample = 0.0
     peak_rss = 0
@@ -269,57 +281,88 @@ def command_wait_answer(arguments):
     last_answer = None
     queries = 0
     found_at = None
+    also_answers = []     # Unix receive times of correct answers for --also
+    also_wrong = 0
+
+    def send(query_name):
+        nonlocal next_id, queries
+        next_id = (next_id + 1) & 0xFFFF
+        pending[next_id] = (query_name, time.monotonic())
+        try:
+            sock.send(build_query(next_id, query_name))
+        except ConnectionRefusedError:
+            pass  # nothing listening yet; the next poll tries again
+        queries += 1
+
     while found_at is None:
         now = time.monotonic()
         if now >= deadline:
             break
-        if arguments.pid and now >= next_sample:
-            rss = read_rss(arguments.pid)
+        if pid is None and arguments.pid_file:
+            try:
+                with open(arguments.pid_file) as handle:
+                    fields = handle.read().split()
+                if len(fields) == 2:
+                    pid, since = int(fields[0]), float(fields[1])
+            except FileNotFoundError:
+                pass
+        if pid and now >= next_sample:
+            rss = read_rss(pid)
             if rss is None:
-                print(json.dumps({"ok": False, "error": f"process {arguments.pid} exited",
+                print(json.dumps({"ok": False, "error": f"process {pid} exited",
                                   "last_answer": last_answer}))
                 return 1
             peak_rss = max(peak_rss, rss)
             samples += 1
             next_sample = now + arguments.sample_interval
         if now >= next_query:
-            query_id = rng.randrange(65536)
-            pending[query_id] = now
-            try:
-                sock.send(build_query(query_id, arguments.name))
-            except ConnectionRefusedError:
-                pass  # nothing listening yet; the next poll tries again
-            queries += 1
+            send(name)
+            if also:
+                send(also)
             next_query = now + arguments.interval
-            # Forget queries older than the per-query timeout.
-            pending = {k: v for k, v in pending.items() if now - v < arguments.query_timeout}
-        wake = min(next_query, next_sample if arguments.pid else next_query, deadline)
+            for key in [k for k, (_, sent) in pending.items() if now - sent > arguments.query_timeout]:
+                del pending[key]
+        wake = min(next_query, next_sample if pid else next_query, deadline)
         readable, _, _ = select.select([sock], [], [], max(0.0, wake - time.monotonic()))
-        if readable:
-            received = time.time()
-            for packet in drain(sock):
-                try:
-                    query_id, rcode, question, addresses = parse_response(packet)
-                except (ValueError, struct.error, IndexError):
-                    continue
-                if query_id not in pending or question != arguments.name.lower().rstrip("."):
-                    continue
-                last_answer = answer_text(rcode, addresses)
-                if matches(arguments.expect, rcode, addresses):
-                    found_at = received
-                    break
-    if arguments.pid:
-        rss = read_rss(arguments.pid)
+        if not readable:
+            continue
+        received = time.time()
+        for packet in drain(sock):
+            try:
+                query_id, rcode, question, addresses = parse_response(packet)
+            except (ValueError, struct.error, IndexError):
+                continue
+            entry = pending.pop(query_id, None)
+            if entry is None or entry[0] != question:
+                continue
+            if question == also and question != name:
+                if matches(arguments.also_expect, rcode, addresses):
+                    also_answers.append(received)
+                else:
+                    also_wrong += 1
+                continue
+            last_answer = answer_text(rcode, addresses)
+            if matches(arguments.expect, rcode, addresses):
+                found_at = received
+    if pid:
+        rss = read_rss(pid)
         if rss is not None:
             peak_rss = max(peak_rss, rss)
     result = {"ok": found_at is not None, "queries": queries, "last_answer": last_answer}
-    if found_at is not None:
+    if found_at is not None and since is not None:
         result["seconds"] = round(found_at - since, 4)
     else:
-        result["error"] = f"no {arguments.expect} answer for {arguments.name} within {arguments.timeout} s"
-    if arguments.pid:
+        result["error"] = f"no {arguments.expect} answer for {name} within {arguments.timeout} s"
+    if pid:
+        result["pid"] = pid
         result["peak_rss_kib"] = peak_rss
         result["rss_samples"] = samples
+    if also and since is not None:
+        end = found_at if found_at is not None else time.time()
+        marks = [since] + [t for t in also_answers if since <= t <= end] + [end]
+        result["also_answers"] = len(also_answers)
+        result["also_wrong"] = also_wrong
+        result["also_max_gap_ms"] = round(max(b - a for a, b in zip(marks, marks[1:])) * 1000, 1)
     print(json.dumps(result))
     return 0 if found_at is not None else 1
 
@@ -521,6 +564,10 @@ def main():
     sub.add_argument("--interval", type=float, default=0.05, help="seconds between queries")
     sub.add_argument("--query-timeout", type=float, default=2.0)
     sub.add_argument("--pid", type=int, help="sample this process's RSS meanwhile")
+    sub.add_argument("--pid-file", help="read 'PID SINCE' from this file once it appears")
+    sub.add_argument("--hup", action="store_true", help="send SIGHUP to --pid, then time from it")
+    sub.add_argument("--also", help="a name that must keep getting --also-expect meanwhile")
+    sub.add_argument("--also-expect", default="a:0.0.0.0")
     sub.add_argument("--sample-interval", type=float, default=0.02)
     sub.set_defaults(run=command_wait_answer)
 

@@ -45,25 +45,12 @@ struct RunCommand: AsyncParsableCommand {
         let signals = await UnixSignalsSequence(trapping: .sighup, .sigterm, .sigint)
 
         let loader = ConfigLoader()
-        let settings: ResolverSettings
-        let parts: PolicySnapshot.Parts
-        do {
-            settings = try loader.load(path: options.config)
-            if settings.upstreamsFromResolvConf {
-                logger.info("no upstreams in the config; using /etc/resolv.conf",
-                            metadata: ["upstreams": "\(settings.upstreams.map(\.description).joined(separator: ","))"])
-            }
-            let policy = try PolicyLoader().load(settings)
-            parts = try PolicySnapshot.Parts(generation: 1, settings: settings, policy: policy)
-        } catch {
-            logger.critical("cannot start", metadata: ["error": "\(error)"])
+        // The first policy is made inside a function so that nothing here keeps it alive: after
+        // the first reload the store holds the only reference, and the old lists are freed.
+        guard let store = Self.loadInitialPolicy(configPath: options.config, loader: loader, logger: logger) else {
             throw ExitCode.failure
         }
-        ListReport.log(parts.policy, logger: logger)
-        logger.info("policy ready", metadata: ["names": "\(parts.policy.table.uniqueCount)",
-                                               "lists": "\(parts.policy.lists.count)"])
-
-        let store = PolicyStore(initial: parts, loader: loader)
+        let settings = store.current.settings
         // List schedules (active_from/active_until) turn on and off at their moment, no reload needed.
         let schedule = Task { await store.runSchedule(logger: logger) }
         defer { schedule.cancel() }
@@ -107,5 +94,25 @@ struct RunCommand: AsyncParsableCommand {
         await server.close()
         try? await group.shutdownGracefully()
         logger.info("stopped")
+    }
+
+    /// Loads the config and its lists into a store, or logs why it cannot and returns nil.
+    static func loadInitialPolicy(configPath: String, loader: ConfigLoader, logger: Logger) -> PolicyStore? {
+        do {
+            let settings = try loader.load(path: configPath)
+            if settings.upstreamsFromResolvConf {
+                logger.info("no upstreams in the config; using /etc/resolv.conf",
+                            metadata: ["upstreams": "\(settings.upstreams.map(\.description).joined(separator: ","))"])
+            }
+            let policy = try PolicyLoader().load(settings)
+            let parts = try PolicySnapshot.Parts(generation: 1, settings: settings, policy: policy)
+            ListReport.log(parts.policy, logger: logger)
+            logger.info("policy ready", metadata: ["names": "\(parts.policy.table.uniqueCount)",
+                                                   "lists": "\(parts.policy.lists.count)"])
+            return PolicyStore(initial: parts, loader: loader)
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            return nil
+        }
     }
 }

@@ -252,6 +252,15 @@ final class ResolverIntegrationTests: XCTestCase {
         XCTAssertEqual(try resolver.dig.query("www.example.org").answerData, ["0.0.0.0"])
     }
 
+    func testUnchangedListFilesAreNotParsedAgain() throws {
+        try resolver.write("pse-registered.txt", "yahoo.com\nnew.example\n")
+        XCTAssertTrue(try resolver.reload().contains("reloaded policy"))
+        let lines = resolver.server.log.split(separator: "\n").filter { $0.contains("list loaded") }.suffix(4)
+        XCTAssertEqual(lines.filter { $0.contains("reused=true") }.count, 3, lines.joined(separator: "\n"))
+        XCTAssertTrue(lines.contains { $0.contains("list=pse-registered") && $0.contains("reused=false") },
+                      lines.joined(separator: "\n"))
+    }
+
     func testSighupWithMissingListOrBadYAMLKeepsTheOldPolicy() throws {
         try FileManager.default.removeItem(at: folder.appendingPathComponent("commerce.hosts"))
         let failed = try resolver.reload()

@@ -45,7 +45,8 @@ public struct ConfigLoader: Sendable {
             throw reader.error(nil, nil, "not valid YAML: \(error)")
         }
         let folder = (path as NSString).deletingLastPathComponent
-        let keys: Set<String> = ["listen", "upstreams", "timeout_ms", "sinkhole", "lists", "threads", "tcp"]
+        let keys: Set<String> = ["listen", "upstreams", "timeout_ms", "sinkhole", "lists", "threads", "tcp",
+                                 "upstream_strategy", "query_timeout_ms", "edns_udp_size", "cache", "access", "rate_limit"]
         let top = try reader.mapping(root, key: nil, allowed: keys)
 
         var listen = [HostPort(host: "127.0.0.1", port: 53, family: .ipv4)]
@@ -56,15 +57,16 @@ public struct ConfigLoader: Sendable {
             if listen.isEmpty { throw reader.error(node, "listen", "needs at least one address") }
         }
 
-        var upstreams: [HostPort] = []
+        var upstreams: [ResolverSettings.Upstream] = []
         var fromResolvConf = false
         if let node = top["upstreams"] {
             upstreams = try reader.list(node, key: "upstreams").enumerated().map { (index, item) throws(ConfigError) in
-                try reader.address(item, key: "upstreams[\(index)]")
+                try reader.upstream(item, key: "upstreams[\(index)]")
             }
         }
         if upstreams.isEmpty {
             upstreams = Self.nameservers(resolvConf: (try? String(contentsOfFile: resolvConfPath, encoding: .utf8)) ?? "")
+                .map { ResolverSettings.Upstream(address: $0) }
             fromResolvConf = true
             if upstreams.isEmpty {
                 throw reader.error(top["upstreams"], "upstreams",
@@ -80,12 +82,46 @@ public struct ConfigLoader: Sendable {
         } ?? max(1, coreCount)
 
         var idle = 10_000
+        var maxConnections = 1000
         if let node = top["tcp"] {
-            let tcp = try reader.mapping(node, key: "tcp", allowed: ["idle_timeout_ms"])
+            let tcp = try reader.mapping(node, key: "tcp", allowed: ["idle_timeout_ms", "max_connections"])
             if let value = tcp["idle_timeout_ms"] {
                 idle = try reader.integer(value, key: "tcp.idle_timeout_ms", range: 100...3_600_000)
             }
+            if let value = tcp["max_connections"] {
+                maxConnections = try reader.integer(value, key: "tcp.max_connections", range: 1...1_000_000)
+            }
         }
+        let strategy = try top["upstream_strategy"].map { node throws(ConfigError) in
+            try reader.choice(node, key: "upstream_strategy", ResolverSettings.UpstreamStrategy.self)
+        } ?? .ordered
+        let queryTimeout = try top["query_timeout_ms"].map { node throws(ConfigError) in
+            try reader.integer(node, key: "query_timeout_ms", range: 10...120_000)
+        } ?? max(5000, timeout)
+        if queryTimeout < timeout {
+            throw reader.error(top["query_timeout_ms"], "query_timeout_ms",
+                               "\(queryTimeout) is shorter than timeout_ms (\(timeout)); no upstream try could finish")
+        }
+        let ednsSize = try top["edns_udp_size"].map { node throws(ConfigError) in
+            try reader.integer(node, key: "edns_udp_size", range: 512...4096)
+        } ?? 1232
+        var cache = ResolverSettings.Cache()
+        if let node = top["cache"] { cache = try reader.cache(node) }
+        var access = CIDR.defaultAllowed
+        if let node = top["access"] {
+            let map = try reader.mapping(node, key: "access", allowed: ["allow"])
+            if let allow = map["allow"] {
+                access = try reader.list(allow, key: "access.allow").enumerated().map { (index, item) throws(ConfigError) in
+                    let text = try reader.string(item, key: "access.allow[\(index)]")
+                    guard let block = CIDR.parse(text) else {
+                        throw reader.error(item, "access.allow[\(index)]", "\"\(text)\" is not an address block such as 10.0.0.0/8")
+                    }
+                    return block
+                }
+            }
+        }
+        var rateLimit = ResolverSettings.RateLimit()
+        if let node = top["rate_limit"] { rateLimit = try reader.rateLimit(node) }
 
         var sinkhole = ResolverSettings.Sinkhole()
         if let node = top["sinkhole"] {
@@ -109,7 +145,9 @@ public struct ConfigLoader: Sendable {
         return ResolverSettings(
             configPath: path, listen: listen, upstreams: upstreams, upstreamsFromResolvConf: fromResolvConf,
             timeoutMilliseconds: timeout, sinkhole: sinkhole, lists: lists, threads: threads,
-            tcpIdleTimeoutMilliseconds: idle
+            tcpIdleTimeoutMilliseconds: idle, tcpMaxConnections: maxConnections, upstreamStrategy: strategy,
+            queryTimeoutMilliseconds: queryTimeout, ednsUDPSize: ednsSize, cache: cache, accessAllow: access,
+            rateLimit: rateLimit
         )
     }
 
@@ -212,6 +250,58 @@ struct YAMLReader {
         case .success(let value): return value
         case .failure(let failure): throw error(node, key, failure.message)
         }
+    }
+
+    /// `"host:port"`, or `{ address: "host:port", tcp: true }`.
+    func upstream(_ node: Node, key: String) throws(ConfigError) -> ResolverSettings.Upstream {
+        if case .mapping = node {
+            let map = try mapping(node, key: key, allowed: ["address", "tcp"])
+            guard let address = map["address"] else { throw error(node, key + ".address", "missing") }
+            var upstream = ResolverSettings.Upstream(address: try self.address(address, key: key + ".address"))
+            if let tcp = map["tcp"] { upstream.tcp = try boolean(tcp, key: key + ".tcp") }
+            return upstream
+        }
+        return ResolverSettings.Upstream(address: try address(node, key: key))
+    }
+
+    func boolean(_ node: Node, key: String) throws(ConfigError) -> Bool {
+        let text = try string(node, key: key)
+        switch text.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw error(node, key, "expected true or false, got \"\(text)\"")
+        }
+    }
+
+    func cache(_ node: Node) throws(ConfigError) -> ResolverSettings.Cache {
+        var cache = ResolverSettings.Cache()
+        let map = try mapping(node, key: "cache", allowed: ["max_entries", "min_ttl", "max_ttl", "servfail_ttl",
+                                                              "serve_stale", "max_stale"])
+        if let value = map["max_entries"] { cache.maxEntries = try integer(value, key: "cache.max_entries", range: 0...100_000_000) }
+        if let value = map["min_ttl"] { cache.minTTL = UInt32(try integer(value, key: "cache.min_ttl", range: 0...86_400)) }
+        if let value = map["max_ttl"] { cache.maxTTL = UInt32(try integer(value, key: "cache.max_ttl", range: 1...604_800)) }
+        if let value = map["servfail_ttl"] { cache.servfailTTL = UInt32(try integer(value, key: "cache.servfail_ttl", range: 0...30)) }
+        if let value = map["serve_stale"] { cache.serveStale = try boolean(value, key: "cache.serve_stale") }
+        if let value = map["max_stale"] { cache.maxStaleSeconds = UInt32(try integer(value, key: "cache.max_stale", range: 1...604_800)) }
+        if cache.minTTL > cache.maxTTL {
+            throw error(map["min_ttl"], "cache.min_ttl", "\(cache.minTTL) is above cache.max_ttl (\(cache.maxTTL))")
+        }
+        return cache
+    }
+
+    func rateLimit(_ node: Node) throws(ConfigError) -> ResolverSettings.RateLimit {
+        var limit = ResolverSettings.RateLimit()
+        let map = try mapping(node, key: "rate_limit", allowed: ["per_client_qps", "burst", "action"])
+        if let value = map["per_client_qps"] {
+            limit.perClientQPS = try integer(value, key: "rate_limit.per_client_qps", range: 0...10_000_000)
+        }
+        limit.burst = try map["burst"].map { node throws(ConfigError) in
+            try integer(node, key: "rate_limit.burst", range: 1...10_000_000)
+        } ?? max(1, limit.perClientQPS * 2)
+        if let value = map["action"] {
+            limit.action = try choice(value, key: "rate_limit.action", ResolverSettings.RateLimit.Action.self)
+        }
+        return limit
     }
 
     func ip(_ node: Node, key: String, family: HostPort.Family) throws(ConfigError) -> String {

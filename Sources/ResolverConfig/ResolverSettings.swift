@@ -3,7 +3,7 @@
 public struct ResolverSettings: Sendable {
     public var configPath: String
     public var listen: [HostPort]
-    public var upstreams: [HostPort]
+    public var upstreams: [Upstream]
     /// True when `upstreams` came from /etc/resolv.conf because the config named none.
     public var upstreamsFromResolvConf: Bool
     public var timeoutMilliseconds: Int
@@ -12,6 +12,75 @@ public struct ResolverSettings: Sendable {
     /// Event loops (threads) serving queries; defaults to the number of cores.
     public var threads: Int
     public var tcpIdleTimeoutMilliseconds: Int
+    /// TCP connections kept open at most (over the limit, the one idle longest is closed).
+    public var tcpMaxConnections: Int = 1000
+    public var upstreamStrategy: UpstreamStrategy = .ordered
+    /// Deadline for one client query, all upstream tries together.
+    public var queryTimeoutMilliseconds: Int = 5000
+    /// EDNS UDP size advertised to upstreams and the largest UDP answer sent to clients (RFC 6891,
+    /// DNS Flag Day 2020: 1232).
+    public var ednsUDPSize: Int = 1232
+    public var cache = Cache()
+    /// Clients allowed to query; others get REFUSED with EDE 18 (Prohibited).
+    public var accessAllow: [CIDR] = CIDR.defaultAllowed
+    public var rateLimit = RateLimit()
+
+    /// How the upstreams are chosen for each query.
+    public enum UpstreamStrategy: String, Sendable, CaseIterable {
+        /// The first that is up, then the next on failure.
+        case ordered
+        /// Each query starts at the next upstream in turn.
+        case round_robin
+        /// The lowest smoothed latency, with an occasional probe of the others.
+        case fastest
+    }
+
+    /// One upstream resolver.
+    public struct Upstream: Sendable, Equatable, CustomStringConvertible {
+        public var address: HostPort
+        /// Ask this upstream over TCP only.
+        public var tcp: Bool
+
+        public init(address: HostPort, tcp: Bool = false) {
+            self.address = address
+            self.tcp = tcp
+        }
+
+        public var description: String { tcp ? "\(address) (tcp)" : address.description }
+    }
+
+    /// The answer cache (`cache:`).
+    public struct Cache: Sendable, Equatable {
+        /// Entries per event loop; 0 turns the cache off.
+        public var maxEntries = 100_000
+        public var minTTL: UInt32 = 0
+        public var maxTTL: UInt32 = 86_400
+        /// How long an upstream's SERVFAIL is remembered.
+        public var servfailTTL: UInt32 = 5
+        /// RFC 8767: when every upstream fails, answer from an expired entry with TTL 30.
+        public var serveStale = false
+        /// How long after expiry an entry may still be served stale.
+        public var maxStaleSeconds: UInt32 = 86_400
+
+        public init() {}
+    }
+
+    /// Per-client query limits (`rate_limit:`): clients are grouped per /24 (IPv4) or /56 (IPv6).
+    public struct RateLimit: Sendable, Equatable {
+        /// Queries a second each client network may send over UDP; 0 turns limiting off.
+        public var perClientQPS = 0
+        public var burst = 0
+        /// What a UDP query over the limit gets.
+        public var action: Action = .truncate
+
+        public enum Action: String, Sendable, CaseIterable {
+            /// An empty answer with TC set: a real client retries over TCP, a spoofer cannot.
+            case truncate
+            case drop
+        }
+
+        public init() {}
+    }
 
     /// The records a blocked name is answered with.
     public struct Sinkhole: Sendable, Equatable {

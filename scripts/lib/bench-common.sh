@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/bench-lists and scripts/bench-reload; `source` it after cd to the repo root.
 # Provides: bench_die, bench_log, bench_build, bench_free_port, bench_start (records PIDs),
 # bench_stop, bench_mem, bench_wait_log, bench_list (cached gen-list output), and an EXIT trap
@@ -120,6 +121,7 @@ EOF
 bench_start() {
     local __var="$1" log="$2"
     shift 2
+    # shellcheck disable=SC2034  # read by the scripts that source this file
     BENCH_STARTED_AT="$EPOCHREALTIME"
     "$@" >"$log" 2>&1 &
     local __pid=$!
@@ -152,7 +154,7 @@ bench_mem() {
 # matching PATTERN (grep -E); fails after SECONDS or when PID exits.
 bench_wait_log() {
     local file="$1" pattern="$2" count="$3" limit="$4" pid="${5:-}" deadline have
-    deadline=$(( ${EPOCHSECONDS} + limit ))
+    deadline=$(( EPOCHSECONDS + limit ))
     while :; do
         have=$(grep -cE -- "$pattern" "$file" 2>/dev/null || true)
         [ "${have:-0}" -ge "$count" ] && return 0
@@ -168,10 +170,12 @@ bench_wait_log() {
     done
 }
 
-# bench_list N [SEED]: prints the path of a cached gen-list output of N lines (made once).
+# bench_list N [SEED]: prints the path of a cached gen-list output of N lines (made once; the
+# name carries a hash of scripts/gen-list, so a changed generator makes new lists).
 bench_list() {
-    local count="$1" seed="${2:-1}" path
-    path="$BENCH_OUT/lists/list-$count-s$seed.txt"
+    local count="$1" seed="${2:-1}" path version
+    version="$(sha256sum scripts/gen-list | cut -c1-8)"
+    path="$BENCH_OUT/lists/list-$count-s$seed-$version.txt"
     if [ ! -s "$path" ]; then
         bench_log "generating $path (scripts/gen-list $count --seed $seed)"
         scripts/gen-list "$count" --seed "$seed" >"$path.tmp" || bench_die "gen-list $count failed"

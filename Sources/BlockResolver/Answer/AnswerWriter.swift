@@ -101,6 +101,15 @@ enum AnswerWriter {
         if let opt { buffer.writeBytes(opt) }
     }
 
+    /// A NOERROR answer with `records` (templates owned by a pointer to the question name).
+    static func writeRecords(_ query: Query, _ records: [[UInt8]], opt: [UInt8]?, into buffer: inout ByteBuffer) {
+        writeHeader(id: query.id, flags: replyFlags(query), answers: UInt16(records.count), authorities: 0,
+                    additionals: opt == nil ? 0 : 1, into: &buffer)
+        writeQuestion(name: query.name, type: query.type, class: query.class, into: &buffer)
+        for record in records { buffer.writeBytes(record) }
+        if let opt { buffer.writeBytes(opt) }
+    }
+
     /// QR and RA, with RD and CD as the query had them.
     @inline(__always)
     static func replyFlags(_ query: Query) -> UInt16 {

@@ -64,9 +64,18 @@ struct CommonAnswers: Sendable {
     let plainOPT: [UInt8]
     /// OPT with EDE 22 (No Reachable Authority), for SERVFAIL when no upstream answered.
     let unreachableOPT: [UInt8]
+    /// OPT with EDE 18 (Prohibited), for REFUSED to a client outside `access.allow`.
+    let prohibitedOPT: [UInt8]
+    /// OPT with EDE 3 (Stale Answer), for answers served stale (RFC 8767).
+    let staleOPT: [UInt8]
+    /// RFC 8482 answer to ANY: a synthesized HINFO "RFC8482" owned by the question name.
+    let anyHINFO: [UInt8]
 
     init() throws(LdnsError) {
         plainOPT = try LdnsRecord.opt(udpSize: ListAnswer.udpSize, ede: nil)
         unreachableOPT = try LdnsRecord.opt(udpSize: ListAnswer.udpSize, ede: (code: 22, text: "no upstream answered"))
+        prohibitedOPT = try LdnsRecord.opt(udpSize: ListAnswer.udpSize, ede: (code: 18, text: "not an allowed client"))
+        staleOPT = try LdnsRecord.opt(udpSize: ListAnswer.udpSize, ede: (code: 3, text: ""))
+        anyHINFO = try LdnsRecord.template(". 3600 IN HINFO \"RFC8482\" \"\"")
     }
 }

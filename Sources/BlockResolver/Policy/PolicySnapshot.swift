@@ -25,8 +25,7 @@ final class PolicySnapshot: Sendable, AtomicReference {
             self.generation = generation
             self.settings = settings
             self.policy = policy
-            self.upstreams = try UpstreamPool(upstreams: settings.upstreams,
-                                              timeoutMilliseconds: settings.timeoutMilliseconds)
+            self.upstreams = try UpstreamPool(settings: settings)
             var answers: [ListAnswer] = []
             for list in policy.lists {
                 answers.append(try ListAnswer(list: list.settings, rules: list.parsed.rules))

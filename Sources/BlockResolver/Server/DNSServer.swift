@@ -33,6 +33,11 @@ final class DNSServer: Sendable {
         var udp: [Channel] = []
         var tcp: [Channel] = []
         let idle = TimeAmount.milliseconds(Int64(settings.tcpIdleTimeoutMilliseconds))
+        // One context per event loop: its cache, pending forwards, rate buckets, TCP connections.
+        var contexts: [ObjectIdentifier: LoopContext] = [:]
+        for loop in group.makeIterator() { contexts[ObjectIdentifier(loop)] = LoopContext(eventLoop: loop) }
+        let loopContexts = contexts
+        let perLoopConnections = max(1, settings.tcpMaxConnections / max(1, contexts.count))
         do {
             for address in settings.listen {
                 let socketAddress: SocketAddress
@@ -54,7 +59,10 @@ final class DNSServer: Sendable {
                                 let sync = channel.pipeline.syncOperations
                                 try sync.addHandler(IdleStateHandler(readTimeout: idle))
                                 try sync.addHandler(ByteToMessageHandler(DNSFrameDecoder()))
-                                try sync.addHandler(TCPQueryHandler(resolver: resolver))
+                                // Registered in the dictionary above for every loop of `group`.
+                                let loop = loopContexts[ObjectIdentifier(channel.eventLoop)]!
+                                try sync.addHandler(TCPQueryHandler(resolver: resolver, loop: loop,
+                                                                    maxConnections: perLoopConnections))
                             }
                         }
                         .bind(to: socketAddress).get()
@@ -71,7 +79,10 @@ final class DNSServer: Sendable {
                                            value: FixedSizeRecvByteBufferAllocator(capacity: vectorReadCount * maxDatagram))
                             .channelInitializer { channel in
                                 channel.eventLoop.makeCompletedFuture {
-                                    try channel.pipeline.syncOperations.addHandler(UDPQueryHandler(resolver: resolver))
+                                    // Registered in the dictionary above for every loop of `group`.
+                                    let context = loopContexts[ObjectIdentifier(channel.eventLoop)]!
+                                    try channel.pipeline.syncOperations.addHandler(
+                                        UDPQueryHandler(resolver: resolver, context: context))
                                 }
                             }
                             .bind(to: socketAddress).get()

@@ -3,8 +3,9 @@ import Logging
 import NIOCore
 import ResolverConfig
 
-/// The transport-independent part of answering one message: parse, decide, answer or forward.
-/// Shared by every listener and event loop; holds no per-query state of its own.
+/// The transport-independent part of answering one message, in DESIGN.md's order: parse, access
+/// and rate limit, policy, then cache and upstreams. Shared by every listener and event loop; the
+/// per-loop state (cache, pending forwards, rate buckets) comes in the caller's `LoopContext`.
 final class QueryResolver: Sendable {
     enum Transport: String, Sendable { case udp, tcp }
 
@@ -20,19 +21,23 @@ final class QueryResolver: Sendable {
     /// Hits on monitor-mode lists.
     let monitor = MonitorCounter()
     let logger: Logger
-    /// Forwarded queries not yet answered, so that shutdown can wait for them and a flood of
+    /// Upstream queries not yet answered, so that shutdown can wait for them and a flood of
     /// queries to a slow upstream cannot use up every file descriptor.
     let inFlight = ManagedAtomic<Int>(0)
     /// Forwards in flight beyond which new ones get SERVFAIL at once (each holds a socket).
     let maxInFlight: Int
 
+    static let typeANY: UInt16 = 255
+    /// TTL of answers served stale (RFC 8767).
+    static let staleTTL: UInt32 = 30
+
     init(store: PolicyStore, logger: Logger, maxInFlight: Int = 10_000) {
         self.store = store
-        self.maxInFlight = maxInFlight
         self.logger = logger
+        self.maxInFlight = maxInFlight
     }
 
-    func respond(to message: ByteBuffer, transport: Transport, client: SocketAddress?, eventLoop: EventLoop,
+    func respond(to message: ByteBuffer, transport: Transport, client: SocketAddress?, context: LoopContext,
                  allocator: ByteBufferAllocator) -> Response {
         message.withUnsafeReadableBytes { bytes in
             QueryParser.parse(bytes) { outcome -> Response in
@@ -43,29 +48,166 @@ final class QueryResolver: Sendable {
                     guard let wire = HeaderOnlyMessage.wire(id: id, echoedFlags: flags, rcode: rcode) else { return .none }
                     return .now(allocator.buffer(bytes: wire))
                 case .query(let query):
-                    return answer(query, message: message, transport: transport, client: client, eventLoop: eventLoop,
-                                  allocator: allocator)
+                    return answer(query, transport: transport, client: client, context: context, allocator: allocator)
                 }
             }
         }
     }
 
-    private func answer(_ query: Query, message: ByteBuffer, transport: Transport, client: SocketAddress?,
-                        eventLoop: EventLoop, allocator: ByteBufferAllocator) -> Response {
+    private func answer(_ query: Query, transport: Transport, client: SocketAddress?, context: LoopContext,
+                        allocator: ByteBufferAllocator) -> Response {
         let snapshot = store.current
+        let settings = snapshot.settings
+        if !Self.isAllowed(client, settings.accessAllow) {
+            return .now(empty(query, rcode: 5, opt: snapshot.parts.common.prohibitedOPT, snapshot: snapshot,
+                              allocator: allocator))
+        }
+        if transport == .udp && settings.rateLimit.perClientQPS > 0
+            && !context.limiter.allow(client, qps: settings.rateLimit.perClientQPS, burst: settings.rateLimit.burst,
+                                      now: .now()) {
+            switch settings.rateLimit.action {
+            case .drop: return .none
+            case .truncate: return .now(Verdict.truncated(query, snapshot: snapshot, allocator: allocator))
+            }
+        }
         let policy = snapshot.policy
+        var key: AnswerCache.Key? = nil
         let match: PolicyMatch? = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: query.name.count) { lower in
             for index in 0..<query.name.count { lower[index] = asciiLower(query.name[index]) }
             let name = UnsafeBufferPointer(lower)
             if policy.hasMonitorLists { recordMonitorHits(name, snapshot: snapshot, client: client) }
-            return policy.decide(name, active: snapshot.active)
+            let match = policy.decide(name, active: snapshot.active)
+            if match == nil || policy.lists[match!.listIndex].settings.action != .block {
+                key = AnswerCache.Key(name: Array(name), type: query.type, class: query.class,
+                                      dnssecOK: query.edns?.dnssecOK ?? false)
+            }
+            return match
         }
         switch Verdict.decide(query, match: match, snapshot: snapshot, transport: transport, allocator: allocator) {
         case .drop: return .none
         case .answer(let buffer): return .now(buffer)
-        case .forward:
-            return forwardOrRefuse(query, message: message, transport: transport, snapshot: snapshot,
-                                   eventLoop: eventLoop, allocator: allocator)
+        case .forward: break
+        }
+        if query.type == Self.typeANY {
+            // RFC 8482: a minimal answer instead of everything the name has (no amplification).
+            var buffer = allocator.buffer(capacity: 12 + query.name.count + 4 + 30 + 11)
+            AnswerWriter.writeRecords(query, [snapshot.parts.common.anyHINFO],
+                                      opt: query.edns == nil ? nil : snapshot.parts.common.plainOPT, into: &buffer)
+            return .now(buffer)
+        }
+        let limit = transport == .udp ? Self.udpLimit(query, settings: settings) : Int(UInt16.max)
+        let cacheKey = key ?? AnswerCache.Key(name: Array(query.name).map(asciiLower), type: query.type,
+                                               class: query.class, dnssecOK: query.edns?.dnssecOK ?? false)
+        let now = NIODeadline.now()
+        if let entry = context.cache.fresh(cacheKey, now: now) {
+            let reply = AnswerCache.answer(entry, id: query.id, question: query.name, now: now, allocator: allocator)
+            return .now(fit(reply, query: query, limit: limit, snapshot: snapshot, allocator: allocator))
+        }
+        return forward(query, key: cacheKey, limit: limit, snapshot: snapshot, context: context, allocator: allocator)
+    }
+
+    /// Answers from the upstreams, sharing one upstream query among identical misses on this loop.
+    private func forward(_ query: Query, key: AnswerCache.Key, limit: Int, snapshot: PolicySnapshot,
+                         context: LoopContext, allocator: ByteBufferAllocator) -> Response {
+        let upstream: EventLoopFuture<UpstreamPool.Answer>
+        if let waiting = context.pending[key] {
+            upstream = waiting
+        } else {
+            if inFlight.loadThenWrappingIncrement(ordering: .relaxed) >= maxInFlight {
+                inFlight.wrappingDecrement(ordering: .relaxed)
+                return .now(empty(query, rcode: 2, opt: snapshot.parts.common.plainOPT, snapshot: snapshot,
+                                  allocator: allocator))
+            }
+            let question = Question(query)
+            upstream = snapshot.parts.upstreams.forward(question, dnssecOK: query.edns?.dnssecOK ?? false,
+                                                        checkingDisabled: query.checkingDisabled,
+                                                        on: context.eventLoop, logger: logger)
+            context.pending[key] = upstream
+            let cacheSettings = snapshot.settings.cache
+            upstream.whenComplete { result in
+                self.inFlight.wrappingDecrement(ordering: .relaxed)
+                context.pending.removeValue(forKey: key)
+                if case .success(let answer) = result {
+                    context.cache.store(key, wire: answer.message, reply: answer.reply, settings: cacheSettings,
+                                        now: .now())
+                }
+            }
+        }
+        // Everything the reply needs from `query`, copied: the parsed query is gone by then.
+        let id = query.id
+        let name = Array(query.name)
+        let flags = AnswerWriter.replyFlags(query)
+        let question = Question(query)
+        let hasEDNS = query.edns != nil
+        let common = snapshot.parts.common
+        let serveStale = snapshot.settings.cache.serveStale
+        let logger = self.logger
+        return .later(upstream.map { answer -> ByteBuffer? in
+            var reply = answer.message
+            reply.setInteger(id, at: reply.readerIndex)
+            reply.setBytes(name, at: reply.readerIndex + 12)  // the client's letter case
+            return Self.fit(reply, id: id, flags: flags, question: question, hasEDNS: hasEDNS, limit: limit,
+                            common: common)
+        }.flatMapErrorThrowing { error -> ByteBuffer? in
+            if serveStale, let entry = context.cache.stale(key, now: .now()) {
+                logger.debug("serving stale", metadata: ["name": "\(DomainName.presentation(ofWire: name))"])
+                let stale = name.withUnsafeBufferPointer { name in
+                    AnswerCache.answer(entry, id: id, question: name, now: .now(), staleTTL: Self.staleTTL,
+                                       allocator: allocator)
+                }
+                return Self.fit(stale, id: id, flags: flags, question: question, hasEDNS: hasEDNS, limit: limit,
+                                common: common)
+            }
+            logger.debug("upstreams failed", metadata: ["name": "\(DomainName.presentation(ofWire: name))",
+                                                        "error": "\(error)"])
+            var servfail = allocator.buffer(capacity: 12 + name.count + 4 + 40)
+            AnswerWriter.writeEmpty(id: id, flags: flags, rcode: 2, question: question,
+                                    opt: hasEDNS ? common.unreachableOPT : nil, into: &servfail)
+            return servfail
+        })
+    }
+
+    /// `reply`, or an empty truncated reply when it is larger than the client takes over UDP.
+    private func fit(_ reply: ByteBuffer, query: Query, limit: Int, snapshot: PolicySnapshot,
+                     allocator: ByteBufferAllocator) -> ByteBuffer {
+        reply.readableBytes <= limit ? reply : Verdict.truncated(query, snapshot: snapshot, allocator: allocator)
+    }
+
+    private static func fit(_ reply: ByteBuffer, id: UInt16, flags: UInt16, question: Question, hasEDNS: Bool,
+                            limit: Int, common: CommonAnswers) -> ByteBuffer {
+        if reply.readableBytes <= limit { return reply }
+        var truncated = ByteBufferAllocator().buffer(capacity: 12 + question.name.count + 4 + 11)
+        AnswerWriter.writeEmpty(id: id, flags: flags | AnswerWriter.flagTC, rcode: 0, question: question,
+                                opt: hasEDNS ? common.plainOPT : nil, into: &truncated)
+        return truncated
+    }
+
+    /// The largest UDP answer this client gets: its EDNS size (at least 512) capped by
+    /// `edns_udp_size`, or 512 without EDNS.
+    static func udpLimit(_ query: Query, settings: ResolverSettings) -> Int {
+        guard let edns = query.edns else { return 512 }
+        return min(max(512, Int(edns.udpSize)), settings.ednsUDPSize)
+    }
+
+    private func empty(_ query: Query, rcode: UInt8, opt: [UInt8], snapshot: PolicySnapshot,
+                       allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 12 + query.name.count + 4 + opt.count)
+        AnswerWriter.writeEmpty(query, flags: AnswerWriter.replyFlags(query), rcode: rcode,
+                                opt: query.edns == nil ? nil : opt, into: &buffer)
+        return buffer
+    }
+
+    /// Whether `client` is inside one of the allowed blocks (a missing address is not).
+    static func isAllowed(_ client: SocketAddress?, _ allowed: [CIDR]) -> Bool {
+        switch client {
+        case .v4(let v4):
+            var raw = v4.address.sin_addr
+            return withUnsafeBytes(of: &raw) { bytes in allowed.contains { $0.contains(bytes) } }
+        case .v6(let v6):
+            var raw = v6.address.sin6_addr
+            return withUnsafeBytes(of: &raw) { bytes in allowed.contains { $0.contains(bytes) } }
+        default:
+            return false
         }
     }
 
@@ -80,56 +222,5 @@ final class QueryResolver: Sendable {
             logger.info("action=monitor list=\(list) name=\(DomainName.presentation(ofWire: name)) client=\(clientText)",
                         metadata: ["entry": "\(entry)"])
         }
-    }
-
-    /// Forwards the query, or answers SERVFAIL at once when too many forwards are already waiting.
-    private func forwardOrRefuse(_ query: Query, message: ByteBuffer, transport: Transport, snapshot: PolicySnapshot,
-                                 eventLoop: EventLoop, allocator: ByteBufferAllocator) -> Response {
-        if inFlight.loadThenWrappingIncrement(ordering: .relaxed) >= maxInFlight {
-            inFlight.wrappingDecrement(ordering: .relaxed)
-            var buffer = allocator.buffer(capacity: 12 + query.name.count + 4 + 40)
-            AnswerWriter.writeEmpty(query, flags: AnswerWriter.replyFlags(query), rcode: 2,
-                                    opt: query.edns == nil ? nil : snapshot.parts.common.plainOPT, into: &buffer)
-            return .now(buffer)
-        }
-        // Copy: `message` is a slice of the listener's whole receive buffer, which must not be
-        // kept alive while the upstream takes its time.
-        let copy = allocator.buffer(bytes: message.readableBytesView)
-        return .later(forward(query, message: copy, transport: transport, snapshot: snapshot, eventLoop: eventLoop))
-    }
-
-    private func forward(_ query: Query, message: ByteBuffer, transport: Transport, snapshot: PolicySnapshot,
-                         eventLoop: EventLoop) -> EventLoopFuture<ByteBuffer?> {
-        let question = Question(query)
-        let clientID = query.id
-        let limit = transport == .udp ? query.maxUDPSize : Int(UInt16.max)
-        let echoed = (query.recursionDesired ? AnswerWriter.flagRD : 0) | (query.checkingDisabled ? AnswerWriter.flagCD : 0)
-        let hasEDNS = query.edns != nil
-        let common = snapshot.parts.common
-        let logger = self.logger
-        return snapshot.parts.upstreams.forward(query: message, question: question, on: eventLoop)
-            .map { reply -> ByteBuffer? in
-                var reply = reply
-                if reply.readableBytes > limit {
-                    // Too big for the client's UDP buffer (it came over TCP upstream): tell it to retry over TCP.
-                    var truncated = ByteBufferAllocator().buffer(capacity: 12 + question.name.count + 4 + 11)
-                    let flags = AnswerWriter.flagQR | AnswerWriter.flagRA | AnswerWriter.flagTC | echoed
-                    AnswerWriter.writeEmpty(id: clientID, flags: flags, rcode: 0, question: question,
-                                            opt: hasEDNS ? common.plainOPT : nil, into: &truncated)
-                    return truncated
-                }
-                reply.setInteger(clientID, at: reply.readerIndex)
-                return reply
-            }
-            .flatMapErrorThrowing { error -> ByteBuffer? in
-                logger.debug("upstreams failed", metadata: [
-                    "name": "\(DomainName.presentation(ofWire: question.name))", "error": "\(error)",
-                ])
-                var servfail = ByteBufferAllocator().buffer(capacity: 12 + question.name.count + 4 + 40)
-                AnswerWriter.writeEmpty(id: clientID, flags: AnswerWriter.flagQR | AnswerWriter.flagRA | echoed, rcode: 2,
-                                        question: question, opt: hasEDNS ? common.unreachableOPT : nil, into: &servfail)
-                return servfail
-            }
-            .always { _ in self.inFlight.wrappingDecrement(ordering: .relaxed) }
     }
 }

@@ -16,21 +16,43 @@ final class TCPQueryHandler: ChannelInboundHandler {
     static let maxQueued = 512
 
     private let resolver: QueryResolver
-    private var pending = 0
+    private let loop: LoopContext
+    private let maxConnections: Int
+    /// This connection in the loop's registry (for `tcp.max_connections`).
+    private var record: TCPConnectionRegistry.Record?
+    private var pending = 0 {
+        didSet { record?.pending = pending }
+    }
     private var inputClosed = false
 
-    init(resolver: QueryResolver) {
+    init(resolver: QueryResolver, loop: LoopContext, maxConnections: Int) {
         self.resolver = resolver
+        self.loop = loop
+        self.maxConnections = maxConnections
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        record = loop.connections.admit(context.channel, limit: maxConnections, now: .now())
+        if record == nil {
+            context.close(promise: nil)  // over the limit and no idle connection to make room
+            return
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        loop.connections.remove(context.channel)
+        context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let message = Self.unwrapInboundIn(data)
+        record?.lastActivity = .now()
         if pending >= Self.maxQueued {
             context.close(promise: nil)
             return
         }
-        switch resolver.respond(to: message, transport: .tcp, client: context.remoteAddress,
-                                eventLoop: context.eventLoop,
+        switch resolver.respond(to: message, transport: .tcp, client: context.remoteAddress, context: loop,
                                 allocator: context.channel.allocator) {
         case .none:
             break

@@ -10,17 +10,18 @@ final class UDPQueryHandler: ChannelInboundHandler {
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
     private let resolver: QueryResolver
+    private let context: LoopContext
     private var pendingFlush = false
 
-    init(resolver: QueryResolver) {
+    init(resolver: QueryResolver, context: LoopContext) {
         self.resolver = resolver
+        self.context = context
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = Self.unwrapInboundIn(data)
         switch resolver.respond(to: envelope.data, transport: .udp, client: envelope.remoteAddress,
-                                eventLoop: context.eventLoop,
-                                allocator: context.channel.allocator) {
+                                context: self.context, allocator: context.channel.allocator) {
         case .none:
             break
         case .now(let reply):

@@ -11,9 +11,9 @@ final class UpstreamExchangeHandler<Inbound: UpstreamInbound>: ChannelInboundHan
     private let id: UInt16
     private let question: Question
     private let upstream: SocketAddress
-    private let promise: EventLoopPromise<ByteBuffer>
+    private let promise: EventLoopPromise<UpstreamPool.Answer>
 
-    init(id: UInt16, question: Question, upstream: SocketAddress, promise: EventLoopPromise<ByteBuffer>) {
+    init(id: UInt16, question: Question, upstream: SocketAddress, promise: EventLoopPromise<UpstreamPool.Answer>) {
         self.id = id
         self.question = question
         self.upstream = upstream
@@ -24,10 +24,10 @@ final class UpstreamExchangeHandler<Inbound: UpstreamInbound>: ChannelInboundHan
         let inbound = Self.unwrapInboundIn(data)
         if let sender = inbound.sender, sender != upstream { return }
         let message = inbound.dnsMessage
-        let accepted = message.withUnsafeReadableBytes { bytes in
-            ReplyParser.check(bytes, id: id, question: question) != nil
+        let reply = message.withUnsafeReadableBytes { bytes in
+            ReplyParser.check(bytes, id: id, question: question)
         }
-        if accepted { promise.succeed(message) }
+        if let reply { promise.succeed(UpstreamPool.Answer(message: message, reply: reply)) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -43,3 +43,28 @@ enum QueryBuilder {
         return String(cString: text)
     }
 }
+
+extension QueryBuilder {
+    /// The query sent upstream for a client's question, made by ldns: RD set, the client's CD,
+    /// EDNS with our UDP size and the client's DO bit (so a validating client gets RRSIGs). Not the
+    /// client's own message: its options (cookies, client subnet) are not passed on.
+    static func upstreamQuery(_ question: Question, dnssecOK: Bool, checkingDisabled: Bool,
+                              udpSize: UInt16) throws -> [UInt8] {
+        let packet = try LdnsPacket()
+        let pointer = packet.pointer
+        // ldns_rr_new copies nothing; the question record and its owner then belong to the packet.
+        guard let record = ldns_rr_new(), let owner = question.name.withUnsafeBufferPointer({ name in
+            ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, name.count, name.baseAddress)
+        }) else { throw Failure(description: "cannot build the upstream query") }
+        ldns_rr_set_owner(record, owner)
+        ldns_rr_set_type(record, ldns_rr_type(rawValue: UInt32(question.type)))
+        ldns_rr_set_class(record, ldns_rr_class(rawValue: UInt32(question.class)))
+        ldns_rr_set_question(record, 1)
+        _ = ldns_pkt_push_rr(pointer, LDNS_SECTION_QUESTION, record)
+        ldns_pkt_set_rd(pointer, 1)
+        ldns_pkt_set_cd(pointer, checkingDisabled ? 1 : 0)
+        ldns_pkt_set_edns_udp_size(pointer, udpSize)
+        ldns_pkt_set_edns_do(pointer, dnssecOK ? 1 : 0)
+        return try packet.wire()
+    }
+}

@@ -75,7 +75,7 @@ final class ResolverUnderTest {
     /// Writes `files` (name → contents) and a config with `lists` (YAML list items) and the
     /// upstream ports, starts the server, and waits until it serves.
     init(folder: URL, files: [String: String], lists: [String], upstreamPorts: [Int], timeoutMilliseconds: Int = 600,
-         extraConfig: String = "", listenIPv6: Bool = false) throws {
+         extraConfig: String = "", listenIPv6: Bool = false, upstreams: [String]? = nil, threads: Int = 2) throws {
         self.folder = folder
         port = try TestTools.freePort()
         for (name, contents) in files {
@@ -85,9 +85,9 @@ final class ResolverUnderTest {
         if listenIPv6 { listen += ", \"[::1]:\(port)\"" }
         let config = """
             listen: [\(listen)]
-            upstreams: [\(upstreamPorts.map { "\"127.0.0.1:\($0)\"" }.joined(separator: ", "))]
+            upstreams: [\((upstreams ?? upstreamPorts.map { "\"127.0.0.1:\($0)\"" }).joined(separator: ", "))]
             timeout_ms: \(timeoutMilliseconds)
-            threads: 2
+            threads: \(threads)
             \(extraConfig)
             lists:
             \(lists.map { "  - " + $0 }.joined(separator: "\n"))

@@ -1,0 +1,127 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A tiny UDP upstream written for the tests that must know how many queries reached the
+/// upstream and with which flags: it answers every A query with one record (or NXDOMAIN with a
+/// SOA for names starting with "nx"), after an optional delay, and records each query it saw.
+final class CountingUpstream: @unchecked Sendable {
+    struct Seen {
+        let name: String
+        let dnssecOK: Bool
+        let checkingDisabled: Bool
+    }
+
+    let port: Int
+    let family: Int32
+    private let fd: Int32
+    private let lock = NSLock()
+    private var seen: [Seen] = []
+    private var stopped = false
+    private var thread: Thread?
+
+    /// Listens on 127.0.0.1 (or ::1 when `ipv6`) and answers with `address` and `ttl`.
+    init(address: [UInt8] = [192, 0, 2, 53], ttl: UInt32 = 300, delayMilliseconds: Int = 0, ipv6: Bool = false) throws {
+        port = try TestTools.freePort()
+        family = ipv6 ? AF_INET6 : AF_INET
+        fd = socket(family, Int32(SOCK_DGRAM.rawValue), 0)
+        let bound: Bool
+        if ipv6 {
+            var socketAddress = sockaddr_in6()
+            socketAddress.sin6_family = sa_family_t(AF_INET6)
+            socketAddress.sin6_addr = in6addr_loopback
+            socketAddress.sin6_port = in_port_t(UInt16(port).bigEndian)
+            bound = withUnsafePointer(to: &socketAddress) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0
+                }
+            }
+        } else {
+            var socketAddress = RawDNS.loopback(port: port)
+            bound = withUnsafePointer(to: &socketAddress) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+        }
+        if !bound { throw TestTools.Missing(description: "cannot bind the counting upstream") }
+        RawDNS.setTimeout(fd, milliseconds: 200)
+        let thread = Thread { [self] in serve(address: address, ttl: ttl, delayMilliseconds: delayMilliseconds) }
+        self.thread = thread
+        thread.start()
+    }
+
+    private func serve(address: [UInt8], ttl: UInt32, delayMilliseconds: Int) {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var peer = sockaddr_storage()
+        while !isStopped {
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let got = withUnsafeMutablePointer(to: &peer) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, &buffer, buffer.count, 0, $0, &length) }
+            }
+            guard got > 12, let (reply, seen) = Self.reply(to: Array(buffer[0..<got]), address: address, ttl: ttl)
+            else { continue }
+            lock.withLock { self.seen.append(seen) }
+            if delayMilliseconds > 0 { usleep(useconds_t(delayMilliseconds * 1000)) }
+            _ = withUnsafePointer(to: &peer) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, reply, reply.count, 0, $0, length) }
+            }
+        }
+    }
+
+    private var isStopped: Bool { lock.withLock { stopped } }
+
+    var queries: [Seen] { lock.withLock { seen } }
+
+    func count(of name: String) -> Int { queries.filter { $0.name == name }.count }
+
+    /// Stops answering (the socket stays bound, so later queries go unanswered).
+    func stop() {
+        lock.withLock { stopped = true }
+        while let thread, !thread.isFinished { usleep(10_000) }
+    }
+
+    deinit {
+        stop()
+        close(fd)
+    }
+
+    /// The reply to `query`: its header and question, QR/RA set, and one A record (or NXDOMAIN
+    /// and a SOA with MINIMUM 60 for names starting with "nx").
+    static func reply(to query: [UInt8], address: [UInt8], ttl: UInt32) -> ([UInt8], Seen)? {
+        var end = 12
+        var labels: [String] = []
+        while end < query.count && query[end] != 0 {
+            let length = Int(query[end])
+            guard end + 1 + length <= query.count else { return nil }
+            labels.append(String(decoding: query[(end + 1)...(end + length)], as: UTF8.self))
+            end += length + 1
+        }
+        end += 5
+        guard end <= query.count else { return nil }
+        // The OPT record (if any) follows the question: DO is bit 15 of its TTL field.
+        let dnssecOK = query.count >= end + 11 && query[end + 1] == 0 && query[end + 2] == 41 && query[end + 7] & 0x80 != 0
+        let seen = Seen(name: labels.joined(separator: ".").lowercased(), dnssecOK: dnssecOK,
+                        checkingDisabled: query[3] & 0x10 != 0)
+        var reply = Array(query[0..<end])
+        reply[2] |= 0x80
+        reply[3] = (reply[3] & 0x10) | 0x80
+        reply[10] = 0
+        reply[11] = 0
+        if seen.name.hasPrefix("nx") {
+            reply[3] |= 3
+            reply[7] = 0
+            reply[9] = 1
+            // SOA owned by the question name: TTL 300, MINIMUM 60.
+            reply += [0xC0, 12, 0, 6, 0, 1, 0, 0, 1, 44, 0, 22, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1,
+                      0, 0, 0, 60]
+        } else {
+            reply[7] = 1
+            reply[9] = 0
+            reply += [0xC0, 12, 0, 1, 0, 1, UInt8(ttl >> 24), UInt8((ttl >> 16) & 0xFF), UInt8((ttl >> 8) & 0xFF),
+                      UInt8(ttl & 0xFF), 0, 4] + address
+        }
+        return (reply, seen)
+    }
+}

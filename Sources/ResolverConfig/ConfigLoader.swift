@@ -46,7 +46,8 @@ public struct ConfigLoader: Sendable {
         }
         let folder = (path as NSString).deletingLastPathComponent
         let keys: Set<String> = ["listen", "upstreams", "timeout_ms", "sinkhole", "lists", "threads", "tcp",
-                                 "upstream_strategy", "query_timeout_ms", "edns_udp_size", "cache", "access", "rate_limit"]
+                                 "upstream_strategy", "query_timeout_ms", "edns_udp_size", "cache", "access", "rate_limit",
+                                 "metrics", "query_log", "user", "group"]
         let top = try reader.mapping(root, key: nil, allowed: keys)
 
         var listen = [HostPort(host: "127.0.0.1", port: 53, family: .ipv4)]
@@ -122,6 +123,40 @@ public struct ConfigLoader: Sendable {
         }
         var rateLimit = ResolverSettings.RateLimit()
         if let node = top["rate_limit"] { rateLimit = try reader.rateLimit(node) }
+        var metricsListen: HostPort? = nil
+        if let node = top["metrics"] {
+            let map = try reader.mapping(node, key: "metrics", allowed: ["listen"])
+            if let listen = map["listen"] { metricsListen = try reader.address(listen, key: "metrics.listen") }
+        }
+        var queryLogPath = "-"
+        var queryLogMode = "off"
+        if let node = top["query_log"] {
+            let map = try reader.mapping(node, key: "query_log", allowed: ["path", "mode"])
+            if let value = map["path"] {
+                let text = try reader.string(value, key: "query_log.path")
+                if text.isEmpty { throw reader.error(value, "query_log.path", "empty; use a file or \"-\" for standard output") }
+                queryLogPath = text == "-" ? "-" : Self.absolutePath(text, relativeTo: folder)
+            }
+            if let value = map["mode"] {
+                queryLogMode = try reader.string(value, key: "query_log.mode")
+                guard ["off", "blocked", "all"].contains(queryLogMode) else {
+                    throw reader.error(value, "query_log.mode", "\"\(queryLogMode)\" is not one of off, blocked, all")
+                }
+            } else {
+                queryLogMode = "all"
+            }
+        }
+        let user = try top["user"].map { node throws(ConfigError) in try reader.string(node, key: "user") }
+        let group = try top["group"].map { node throws(ConfigError) in try reader.string(node, key: "group") }
+        if let user, getpwnam(user) == nil {
+            throw reader.error(top["user"], "user", "no user named \"\(user)\" on this machine")
+        }
+        if let group, getgrnam(group) == nil {
+            throw reader.error(top["group"], "group", "no group named \"\(group)\" on this machine")
+        }
+        if group != nil && user == nil {
+            throw reader.error(top["group"], "group", "needs `user:` as well; the process drops to both together")
+        }
 
         var sinkhole = ResolverSettings.Sinkhole()
         if let node = top["sinkhole"] {
@@ -147,7 +182,8 @@ public struct ConfigLoader: Sendable {
             timeoutMilliseconds: timeout, sinkhole: sinkhole, lists: lists, threads: threads,
             tcpIdleTimeoutMilliseconds: idle, tcpMaxConnections: maxConnections, upstreamStrategy: strategy,
             queryTimeoutMilliseconds: queryTimeout, ednsUDPSize: ednsSize, cache: cache, accessAllow: access,
-            rateLimit: rateLimit
+            rateLimit: rateLimit, metricsListen: metricsListen, queryLogPath: queryLogPath, queryLogMode: queryLogMode,
+            user: user, group: group
         )
     }
 

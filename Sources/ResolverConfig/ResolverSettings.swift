@@ -24,6 +24,15 @@ public struct ResolverSettings: Sendable {
     /// Clients allowed to query; others get REFUSED with EDE 18 (Prohibited).
     public var accessAllow: [CIDR] = CIDR.defaultAllowed
     public var rateLimit = RateLimit()
+    /// Where `/metrics` (Prometheus), `/monitor` and `/health` are served; nil for nowhere.
+    public var metricsListen: HostPort? = nil
+    /// `query_log.path`: a file, or "-" for standard output.
+    public var queryLogPath = "-"
+    /// `query_log.mode`: off, blocked or all.
+    public var queryLogMode = "off"
+    /// Drop root to this user (and group) once the sockets are bound.
+    public var user: String? = nil
+    public var group: String? = nil
 
     /// How the upstreams are chosen for each query.
     public enum UpstreamStrategy: String, Sendable, CaseIterable {

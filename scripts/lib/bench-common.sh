@@ -1,7 +1,9 @@
 # shellcheck shell=bash
-# Shared by scripts/bench-lists and scripts/bench-reload; `source` it after cd to the repo root.
+# Shared by scripts/bench, scripts/bench-lists and scripts/bench-reload; `source` it after cd to
+# the repo root.
 # Provides: bench_die, bench_log, bench_build, bench_free_port, bench_start (records PIDs),
-# bench_stop, bench_mem, bench_wait_log, bench_list (cached gen-list output), and an EXIT trap
+# bench_stop, bench_mem, bench_wait_log, bench_list (cached gen-list output),
+# bench_unbound_zones (the same list as cached unbound local-zone lines), and an EXIT trap
 # that stops every process started through bench_start (by PID, never by name).
 
 BENCH_TOOL="scripts/lib/benchtool.py"
@@ -182,6 +184,22 @@ bench_list() {
         mv "$path.tmp" "$path"
     fi
     echo "$path"
+}
+
+# bench_unbound_zones LIST: prints "PATH COUNT": LIST's valid names, lower-cased and
+# de-duplicated, as unbound `local-zone: "NAME." always_nxdomain` lines, cached next to LIST
+# (the same cache files scripts/bench-lists uses).
+bench_unbound_zones() {
+    local source_list="$1" cached
+    cached="${source_list%.txt}.unbound.conf"
+    if [ ! -s "$cached" ] || [ ! -s "$cached.count" ] || [ "$cached" -ot "$source_list" ]; then
+        bench_log "normalising $source_list for unbound ($cached)"
+        rm -f "$cached.count"
+        python3 "$BENCH_TOOL" unbound-zones "$source_list" "$cached" >"$cached.count.tmp" ||
+            bench_die "could not write $cached"
+        mv "$cached.count.tmp" "$cached.count"
+    fi
+    echo "$cached $(cat "$cached.count")"
 }
 
 # bench_json FILE KEY: one value from a flat JSON object (empty when absent or null).

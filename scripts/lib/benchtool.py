@@ -13,6 +13,10 @@ Subcommands:
   sample-rss ...             sample the RSS of a PID until killed or a duration ends
   probe ...                  paced UDP probe: alternate a blocked and an allowed name, record
                              every send and receive, check every answer
+  cpu PID                    user + system CPU seconds of PID (all threads)
+  dnsperf-stats FILE         dnsperf's summary as JSON; with -v output in FILE also the
+                             latency percentiles of the answered queries
+  mix-queries ...            a dnsperf query file mixing cached, blocked and fresh names
 All waits are bounded. Queries go only to the address given (loopback in the scripts).
 """
 
@@ -524,6 +528,104 @@ def command_probe(arguments):
     return 0
 
 
+# ---------------------------------------------------------------- cpu
+
+
+def command_cpu(arguments):
+    """utime + stime of the whole process (fields 14 and 15 of /proc/PID/stat) in seconds."""
+    try:
+        with open(f"/proc/{arguments.pid}/stat") as stat:
+            text = stat.read()
+    except (FileNotFoundError, ProcessLookupError):
+        fail(f"process {arguments.pid} is gone")
+    fields = text[text.rindex(")") + 2:].split()  # the command name may hold spaces
+    ticks = os.sysconf("SC_CLK_TCK")
+    print(f"{(int(fields[11]) + int(fields[12])) / ticks:.2f}")
+
+
+# ---------------------------------------------------------------- dnsperf
+
+
+DNSPERF_NUMBERS = {
+    "sent": r"^\s*Queries sent:\s+(\d+)",
+    "completed": r"^\s*Queries completed:\s+(\d+)",
+    "lost": r"^\s*Queries lost:\s+(\d+)",
+    "run_time_s": r"^\s*Run time \(s\):\s+([\d.]+)",
+    "qps": r"^\s*Queries per second:\s+([\d.]+)",
+    "avg_latency_s": r"^\s*Average Latency \(s\):\s+([\d.]+)",
+    "request_bytes": r"^\s*Average packet size:\s+request (\d+)",
+    "response_bytes": r"^\s*Average packet size:.*response (\d+)",
+}
+
+
+def command_dnsperf_stats(arguments):
+    """Parses dnsperf's output. Response codes become {"NOERROR": count, ...}. Lines of -v
+    ("> RCODE NAME TYPE SECONDS") give p50/p99/max latency of the answered queries; lost
+    queries have no latency and are counted in "lost" only."""
+    with open(arguments.file, encoding="utf-8", errors="replace") as source:
+        text = source.read()
+    result = {}
+    for key, pattern in DNSPERF_NUMBERS.items():
+        match = re.search(pattern, text, re.MULTILINE)
+        if match:
+            value = match.group(1)
+            result[key] = float(value) if "." in value else int(value)
+    if "qps" not in result:
+        fail(f"{arguments.file} has no dnsperf statistics")
+    codes = re.search(r"^\s*Response codes:\s+(.*)$", text, re.MULTILINE)
+    result["rcodes"] = {}
+    if codes:
+        for name, count in re.findall(r"([A-Z]+) (\d+) \(", codes.group(1)):
+            result["rcodes"][name] = int(count)
+    result["ran_out"] = "ran out of query data" in text.lower() or "Testing complete (end of file)" in text
+    latencies = sorted(float(match) for match in re.findall(r"^> \S+ \S+ \S+ ([\d.]+)$", text, re.MULTILINE))
+    if latencies:
+        def percentile(fraction):
+            return latencies[min(len(latencies) - 1, int(fraction * len(latencies)))]
+        result["latency_samples"] = len(latencies)
+        result["p50_ms"] = round(percentile(0.50) * 1000, 3)
+        result["p99_ms"] = round(percentile(0.99) * 1000, 3)
+        result["p999_ms"] = round(percentile(0.999) * 1000, 3)
+        result["max_ms"] = round(latencies[-1] * 1000, 3)
+        result["mean_ms"] = round(sum(latencies) / len(latencies) * 1000, 3)
+    print(json.dumps(result))
+
+
+def command_mix_queries(arguments):
+    """Writes LINES queries in a fixed 10-query pattern: 7 cached, 2 blocked, 1 fresh name.
+
+    Cached and blocked names cycle through their files; fresh names are
+    `TAG-N.ZONE`, never repeated, so each is a cache miss as long as TAG is new."""
+    def names(path):
+        with open(path, encoding="ascii") as source:
+            return [line.split()[0] for line in source if line.strip()]
+    cached, blocked = names(arguments.cached), names(arguments.blocked)
+    if not cached or not blocked:
+        fail("mix-queries needs non-empty --cached and --blocked files")
+    pattern = "CBCCUCCBCC"
+    counters = {"C": 0, "B": 0, "U": 0}
+    temporary = arguments.out + ".tmp"
+    with open(temporary, "w", encoding="ascii") as out:
+        lines = []
+        for number in range(arguments.lines):
+            kind = pattern[number % len(pattern)]
+            index = counters[kind]
+            counters[kind] += 1
+            if kind == "C":
+                name = cached[index % len(cached)]
+            elif kind == "B":
+                name = blocked[index % len(blocked)]
+            else:
+                name = f"{arguments.tag}-{index}.{arguments.zone}"
+            lines.append(f"{name} A\n")
+            if len(lines) >= 100000:
+                out.writelines(lines)
+                lines = []
+        out.writelines(lines)
+    os.replace(temporary, arguments.out)
+    print(json.dumps(counters))
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -592,6 +694,23 @@ def main():
     sub.add_argument("--out", required=True)
     sub.add_argument("--csv")
     sub.set_defaults(run=command_probe)
+
+    sub = commands.add_parser("cpu")
+    sub.add_argument("pid", type=int)
+    sub.set_defaults(run=command_cpu)
+
+    sub = commands.add_parser("dnsperf-stats")
+    sub.add_argument("file")
+    sub.set_defaults(run=command_dnsperf_stats)
+
+    sub = commands.add_parser("mix-queries")
+    sub.add_argument("--cached", required=True, help="query file of cached allowed names")
+    sub.add_argument("--blocked", required=True, help="query file of listed names")
+    sub.add_argument("--zone", required=True, help="zone the upstream answers every name below")
+    sub.add_argument("--tag", required=True, help="first label prefix of the fresh names")
+    sub.add_argument("--lines", type=int, required=True)
+    sub.add_argument("--out", required=True)
+    sub.set_defaults(run=command_mix_queries)
 
     arguments = parser.parse_args()
     return arguments.run(arguments) or 0

@@ -14,7 +14,11 @@ struct RunCommand: AsyncParsableCommand {
         discussion: """
             Signals: SIGHUP re-reads the config and every list, builds a complete new policy and \
             swaps it in; if anything fails the old policy keeps serving and the reason is logged. \
-            SIGTERM or SIGINT stop taking queries, finish those in flight, and exit 0.
+            SIGUSR1 reopens the query log (after logrotate moved it). SIGTERM or SIGINT stop taking \
+            queries, finish those in flight, flush the query log, and exit 0.
+
+            With `user:` in the config, the sockets are bound first (port 53 needs root or \
+            CAP_NET_BIND_SERVICE) and the process then runs as that user.
 
             Logs go to standard error. Exit status 1 when the config, a list or a listen address \
             cannot be used at start.
@@ -42,12 +46,14 @@ struct RunCommand: AsyncParsableCommand {
         let logger = Logger(label: "block-resolver")
         // Trap the signals before the (possibly long) first load: SIGHUP's default action would
         // otherwise kill the process when an operator reloads a little too early.
-        let signals = await UnixSignalsSequence(trapping: .sighup, .sigterm, .sigint)
+        let signals = await UnixSignalsSequence(trapping: .sighup, .sigterm, .sigint, .sigusr1)
 
         let loader = ConfigLoader()
+        let metrics = ResolverMetrics()
         // The first policy is made inside a function so that nothing here keeps it alive: after
         // the first reload the store holds the only reference, and the old lists are freed.
-        guard let store = Self.loadInitialPolicy(configPath: options.config, loader: loader, logger: logger) else {
+        guard let store = Self.loadInitialPolicy(configPath: options.config, loader: loader, metrics: metrics,
+                                                 logger: logger) else {
             throw ExitCode.failure
         }
         let settings = store.current.settings
@@ -58,12 +64,34 @@ struct RunCommand: AsyncParsableCommand {
         // Each forwarded query holds a socket until answered; keep room for listeners and lists.
         let resolver = QueryResolver(store: store, logger: logger, maxInFlight: max(64, min(10_000, (descriptors - 256) / 2)))
         logger.info("file descriptor limit", metadata: ["limit": "\(descriptors)", "max_forwards": "\(resolver.maxInFlight)"])
+
+        var queryLog: QueryLog? = nil
+        if let mode = QueryLog.Mode(rawValue: settings.queryLogMode), mode != .off {
+            let log = QueryLog(path: settings.queryLogPath, mode: mode, loops: settings.threads)
+            do {
+                try log.start()
+            } catch {
+                logger.critical("cannot start", metadata: ["error": "\(error)"])
+                throw ExitCode.failure
+            }
+            logger.info("query log", metadata: ["path": "\(settings.queryLogPath)", "mode": "\(mode.rawValue)"])
+            queryLog = log
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads)
         let server: DNSServer
+        var metricsChannel: Channel? = nil
         do {
-            server = try await DNSServer.start(settings: settings, resolver: resolver, group: group, logger: logger)
+            server = try await DNSServer.start(settings: settings, resolver: resolver, group: group, metrics: metrics,
+                                               queryLog: queryLog, logger: logger)
+            if let address = settings.metricsListen {
+                metricsChannel = try await MetricsServer.start(address: address, metrics: metrics, monitor: resolver.monitor,
+                                                               group: group)
+                logger.info("metrics", metadata: ["address": "http://\(address)/metrics"])
+            }
+            try Privileges.drop(user: settings.user, group: settings.group, logger: logger)
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
+            queryLog?.close()
             try? await group.shutdownGracefully()
             throw ExitCode.failure
         }
@@ -71,7 +99,8 @@ struct RunCommand: AsyncParsableCommand {
                                           "threads": "\(settings.threads)"])
 
         for await signal in signals {
-            if signal == .sighup {
+            switch signal {
+            case .sighup:
                 logger.info("SIGHUP: reloading")
                 if case .failure(let error) = store.reload(logger: logger) {
                     logger.error("reload failed; still serving the previous policy", metadata: [
@@ -79,25 +108,35 @@ struct RunCommand: AsyncParsableCommand {
                     ])
                 }
                 continue
+            case .sigusr1:
+                logger.info("SIGUSR1: reopening the query log")
+                queryLog?.reopen()
+                continue
+            default:
+                logger.info("\(signal): shutting down")
             }
-            logger.info("\(signal): shutting down")
             break
         }
 
         await server.stopAccepting()
-        // Forwarded queries finish within the upstream timeouts; wait for them, but not forever.
+        // Forwarded queries finish within the query deadline; wait for them, but not forever.
         let last = store.current.settings
-        let limit = ContinuousClock.now + .milliseconds(min(10_000, last.timeoutMilliseconds * last.upstreams.count * 2 + 200))
+        let limit = ContinuousClock.now + .milliseconds(min(10_000, last.queryTimeoutMilliseconds + 200))
         while resolver.inFlight.load(ordering: .relaxed) > 0 && ContinuousClock.now < limit {
             try? await Task.sleep(for: .milliseconds(10))
         }
+        // Let the last answers leave before the sockets close.
+        try? await Task.sleep(for: .milliseconds(20))
         await server.close()
+        try? await metricsChannel?.close()
+        queryLog?.close()
         try? await group.shutdownGracefully()
         logger.info("stopped")
     }
 
     /// Loads the config and its lists into a store, or logs why it cannot and returns nil.
-    static func loadInitialPolicy(configPath: String, loader: ConfigLoader, logger: Logger) -> PolicyStore? {
+    static func loadInitialPolicy(configPath: String, loader: ConfigLoader, metrics: ResolverMetrics,
+                                  logger: Logger) -> PolicyStore? {
         do {
             let settings = try loader.load(path: configPath)
             if settings.upstreamsFromResolvConf {
@@ -105,11 +144,11 @@ struct RunCommand: AsyncParsableCommand {
                             metadata: ["upstreams": "\(settings.upstreams.map(\.description).joined(separator: ","))"])
             }
             let policy = try PolicyLoader().load(settings)
-            let parts = try PolicySnapshot.Parts(generation: 1, settings: settings, policy: policy)
+            let parts = try PolicySnapshot.Parts(generation: 1, settings: settings, policy: policy, metrics: metrics)
             ListReport.log(parts.policy, logger: logger)
             logger.info("policy ready", metadata: ["names": "\(parts.policy.table.uniqueCount)",
                                                    "lists": "\(parts.policy.lists.count)"])
-            return PolicyStore(initial: parts, loader: loader)
+            return PolicyStore(initial: parts, loader: loader, metrics: metrics)
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             return nil

@@ -21,11 +21,11 @@ final class PolicySnapshot: Sendable, AtomicReference {
         /// Where queries that are not blocked go; part of the snapshot so a reload can change it.
         let upstreams: UpstreamPool
 
-        init(generation: Int, settings: ResolverSettings, policy: CompiledPolicy) throws {
+        init(generation: Int, settings: ResolverSettings, policy: CompiledPolicy, metrics: ResolverMetrics? = nil) throws {
             self.generation = generation
             self.settings = settings
             self.policy = policy
-            self.upstreams = try UpstreamPool(settings: settings)
+            self.upstreams = try UpstreamPool(settings: settings, metrics: metrics)
             var answers: [ListAnswer] = []
             for list in policy.lists {
                 answers.append(try ListAnswer(list: list.settings, rules: list.parsed.rules))

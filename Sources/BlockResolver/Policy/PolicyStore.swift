@@ -16,12 +16,15 @@ final class PolicyStore: Sendable {
     private let loader: ConfigLoader
     /// Seconds since 1970; injected so that tests can move time.
     let clock: @Sendable () -> Double
+    let metrics: ResolverMetrics?
 
-    init(initial: PolicySnapshot.Parts, loader: ConfigLoader,
+    init(initial: PolicySnapshot.Parts, loader: ConfigLoader, metrics: ResolverMetrics? = nil,
          clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
         reference = ManagedAtomic(PolicySnapshot(parts: initial, now: clock()))
         self.loader = loader
+        self.metrics = metrics
         self.clock = clock
+        metrics?.policyLoaded(current, seconds: nil, success: true)
     }
 
     var current: PolicySnapshot { reference.load(ordering: .acquiring) }
@@ -35,19 +38,23 @@ final class PolicyStore: Sendable {
         do {
             settings = try loader.load(path: old.settings.configPath)
         } catch {
+            metrics?.reloadFinished(seconds: nil, success: false)
             return .failure(ReloadError(message: error.description))
         }
         Self.warnAboutRestartOnlyChanges(old: old.settings, new: settings, logger: logger)
         let parts: PolicySnapshot.Parts
         do {
             let policy = try PolicyLoader().load(settings, previous: old.policy)
-            parts = try PolicySnapshot.Parts(generation: old.generation + 1, settings: settings, policy: policy)
+            parts = try PolicySnapshot.Parts(generation: old.generation + 1, settings: settings, policy: policy,
+                                             metrics: metrics)
         } catch {
+            metrics?.reloadFinished(seconds: nil, success: false)
             return .failure(ReloadError(message: "\(error)"))
         }
         let snapshot = PolicySnapshot(parts: parts, now: clock())
         publish(snapshot)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        metrics?.policyLoaded(snapshot, seconds: seconds, success: true)
         logger.info("reloaded policy", metadata: [
             "generation": "\(parts.generation)",
             "entries": "\(parts.policy.entryCount)",

@@ -29,13 +29,15 @@ final class DNSServer: Sendable {
     }
 
     static func start(settings: ResolverSettings, resolver: QueryResolver, group: MultiThreadedEventLoopGroup,
-                      logger: Logger) async throws -> DNSServer {
+                      metrics: ResolverMetrics, queryLog: QueryLog?, logger: Logger) async throws -> DNSServer {
         var udp: [Channel] = []
         var tcp: [Channel] = []
         let idle = TimeAmount.milliseconds(Int64(settings.tcpIdleTimeoutMilliseconds))
         // One context per event loop: its cache, pending forwards, rate buckets, TCP connections.
         var contexts: [ObjectIdentifier: LoopContext] = [:]
-        for loop in group.makeIterator() { contexts[ObjectIdentifier(loop)] = LoopContext(eventLoop: loop) }
+        for (index, loop) in group.makeIterator().enumerated() {
+            contexts[ObjectIdentifier(loop)] = LoopContext(eventLoop: loop, index: index, metrics: metrics, queryLog: queryLog)
+        }
         let loopContexts = contexts
         let perLoopConnections = max(1, settings.tcpMaxConnections / max(1, contexts.count))
         do {

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// The state of one event loop: its answer cache, the forwards it is waiting for (so identical
@@ -13,8 +14,37 @@ final class LoopContext: @unchecked Sendable {
     var pending: [AnswerCache.Key: EventLoopFuture<UpstreamPool.Answer>] = [:]
     let limiter = RateLimiter()
     let connections = TCPConnectionRegistry()
+    /// This loop's counters and answer-time histogram.
+    let metrics: LoopMetrics
+    /// The query log and this loop's buffer in it, when the log is on.
+    let queryLog: QueryLog?
+    let logBuffer: QueryLog.Buffer?
 
-    init(eventLoop: EventLoop) {
+    init(eventLoop: EventLoop, index: Int, metrics: ResolverMetrics, queryLog: QueryLog?) {
         self.eventLoop = eventLoop
+        self.metrics = metrics.loop(index)
+        self.queryLog = queryLog
+        self.logBuffer = queryLog?.buffer(forLoop: index)
     }
+
+    /// Counts an answered (or dropped) query and logs it when the query log wants it.
+    @inline(__always)
+    func observe(_ outcome: QueryOutcome, transport: QueryResolver.Transport, started: NIODeadline,
+                 reply: ByteBuffer?, details: @autoclosure () -> QueryDetails?) {
+        let elapsed = (NIODeadline.now() - started).nanoseconds
+        metrics.count(outcome, transport: transport, nanoseconds: elapsed)
+        guard let queryLog, let logBuffer, queryLog.wants(outcome), let details = details() else { return }
+        let rcode = reply.flatMap { $0.getInteger(at: $0.readerIndex + 3, as: UInt8.self) }.map { $0 & 0x0F }
+        logBuffer.append(QueryLog.Record(time: Date().timeIntervalSince1970, client: details.client, transport: transport,
+                                         name: details.name, type: details.type, outcome: outcome, list: details.list,
+                                         rcode: rcode, latencyMicroseconds: elapsed / 1000))
+    }
+}
+
+/// What the query log records of a query besides its outcome.
+struct QueryDetails {
+    let client: SocketAddress?
+    let name: [UInt8]
+    let type: UInt16
+    let list: String?
 }

@@ -39,35 +39,52 @@ final class QueryResolver: Sendable {
 
     func respond(to message: ByteBuffer, transport: Transport, client: SocketAddress?, context: LoopContext,
                  allocator: ByteBufferAllocator) -> Response {
-        message.withUnsafeReadableBytes { bytes in
+        let started = NIODeadline.now()
+        return message.withUnsafeReadableBytes { bytes in
             QueryParser.parse(bytes) { outcome -> Response in
                 switch outcome {
                 case .drop:
+                    context.observe(.dropped, transport: transport, started: started, reply: nil, details: nil)
                     return .none
                 case .headerOnly(let id, let flags, let rcode):
                     guard let wire = HeaderOnlyMessage.wire(id: id, echoedFlags: flags, rcode: rcode) else { return .none }
-                    return .now(allocator.buffer(bytes: wire))
+                    let reply = allocator.buffer(bytes: wire)
+                    context.observe(rcode == 4 ? .notimp : .formerr, transport: transport, started: started, reply: reply,
+                                    details: QueryDetails(client: client, name: [0], type: 0, list: nil))
+                    return .now(reply)
                 case .query(let query):
-                    return answer(query, transport: transport, client: client, context: context, allocator: allocator)
+                    let (response, outcome, list) = answer(query, transport: transport, client: client, context: context,
+                                                           allocator: allocator, started: started)
+                    switch response {
+                    case .none, .now:
+                        var reply: ByteBuffer? = nil
+                        if case .now(let buffer) = response { reply = buffer }
+                        context.observe(outcome, transport: transport, started: started, reply: reply,
+                                        details: QueryDetails(client: client, name: Array(query.name), type: query.type,
+                                                              list: list))
+                    case .later:
+                        break  // observed when the upstream answers (see `forward`)
+                    }
+                    return response
                 }
             }
         }
     }
 
     private func answer(_ query: Query, transport: Transport, client: SocketAddress?, context: LoopContext,
-                        allocator: ByteBufferAllocator) -> Response {
+                        allocator: ByteBufferAllocator, started: NIODeadline) -> (Response, QueryOutcome, String?) {
         let snapshot = store.current
         let settings = snapshot.settings
         if !Self.isAllowed(client, settings.accessAllow) {
-            return .now(empty(query, rcode: 5, opt: snapshot.parts.common.prohibitedOPT, snapshot: snapshot,
-                              allocator: allocator))
+            return (.now(empty(query, rcode: 5, opt: snapshot.parts.common.prohibitedOPT, snapshot: snapshot,
+                               allocator: allocator)), .refused, nil)
         }
         if transport == .udp && settings.rateLimit.perClientQPS > 0
             && !context.limiter.allow(client, qps: settings.rateLimit.perClientQPS, burst: settings.rateLimit.burst,
-                                      now: .now()) {
+                                      now: started) {
             switch settings.rateLimit.action {
-            case .drop: return .none
-            case .truncate: return .now(Verdict.truncated(query, snapshot: snapshot, allocator: allocator))
+            case .drop: return (.none, .ratelimited, nil)
+            case .truncate: return (.now(Verdict.truncated(query, snapshot: snapshot, allocator: allocator)), .ratelimited, nil)
             }
         }
         let policy = snapshot.policy
@@ -75,7 +92,7 @@ final class QueryResolver: Sendable {
         let match: PolicyMatch? = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: query.name.count) { lower in
             for index in 0..<query.name.count { lower[index] = asciiLower(query.name[index]) }
             let name = UnsafeBufferPointer(lower)
-            if policy.hasMonitorLists { recordMonitorHits(name, snapshot: snapshot, client: client) }
+            if policy.hasMonitorLists { recordMonitorHits(name, snapshot: snapshot, client: client, context: context) }
             let match = policy.decide(name, active: snapshot.active)
             if match == nil || policy.lists[match!.listIndex].settings.action != .block {
                 key = AnswerCache.Key(name: Array(name), type: query.type, class: query.class,
@@ -84,39 +101,56 @@ final class QueryResolver: Sendable {
             return match
         }
         switch Verdict.decide(query, match: match, snapshot: snapshot, transport: transport, allocator: allocator) {
-        case .drop: return .none
-        case .answer(let buffer): return .now(buffer)
-        case .forward: break
+        case .drop:
+            return (.none, .dropped, match.map { policy.lists[$0.listIndex].settings.name })
+        case .answer(let buffer):
+            guard let match else { return (.now(buffer), .blocked, nil) }
+            let list = policy.lists[match.listIndex].settings
+            if list.action == .block {
+                context.metrics.blocked(list: list.name, category: list.category)
+                return (.now(buffer), buffer.readableBytes > 0 && Self.isTruncated(buffer) ? .truncated : .blocked, list.name)
+            }
+            return (.now(buffer), .truncated, list.name)
+        case .forward:
+            break
         }
         if query.type == Self.typeANY {
             // RFC 8482: a minimal answer instead of everything the name has (no amplification).
             var buffer = allocator.buffer(capacity: 12 + query.name.count + 4 + 30 + 11)
             AnswerWriter.writeRecords(query, [snapshot.parts.common.anyHINFO],
                                       opt: query.edns == nil ? nil : snapshot.parts.common.plainOPT, into: &buffer)
-            return .now(buffer)
+            return (.now(buffer), .any, nil)
         }
         let limit = transport == .udp ? Self.udpLimit(query, settings: settings) : Int(UInt16.max)
         let cacheKey = key ?? AnswerCache.Key(name: Array(query.name).map(asciiLower), type: query.type,
                                                class: query.class, dnssecOK: query.edns?.dnssecOK ?? false)
-        let now = NIODeadline.now()
-        if let entry = context.cache.fresh(cacheKey, now: now) {
-            let reply = AnswerCache.answer(entry, id: query.id, question: query.name, now: now, allocator: allocator)
-            return .now(fit(reply, query: query, limit: limit, snapshot: snapshot, allocator: allocator))
+        if let entry = context.cache.fresh(cacheKey, now: started) {
+            context.metrics.cacheHits.increment()
+            let reply = AnswerCache.answer(entry, id: query.id, question: query.name, now: started, allocator: allocator)
+            let fitted = fit(reply, query: query, limit: limit, snapshot: snapshot, allocator: allocator)
+            return (.now(fitted), fitted.readableBytes == reply.readableBytes ? .cached : .truncated, nil)
         }
-        return forward(query, key: cacheKey, limit: limit, snapshot: snapshot, context: context, allocator: allocator)
+        context.metrics.cacheMisses.increment()
+        return forward(query, key: cacheKey, limit: limit, snapshot: snapshot, context: context, allocator: allocator,
+                       transport: transport, client: client, started: started)
+    }
+
+    static func isTruncated(_ buffer: ByteBuffer) -> Bool {
+        (buffer.getInteger(at: buffer.readerIndex + 2, as: UInt16.self) ?? 0) & AnswerWriter.flagTC != 0
     }
 
     /// Answers from the upstreams, sharing one upstream query among identical misses on this loop.
     private func forward(_ query: Query, key: AnswerCache.Key, limit: Int, snapshot: PolicySnapshot,
-                         context: LoopContext, allocator: ByteBufferAllocator) -> Response {
+                         context: LoopContext, allocator: ByteBufferAllocator, transport: Transport,
+                         client: SocketAddress?, started: NIODeadline) -> (Response, QueryOutcome, String?) {
         let upstream: EventLoopFuture<UpstreamPool.Answer>
         if let waiting = context.pending[key] {
             upstream = waiting
         } else {
             if inFlight.loadThenWrappingIncrement(ordering: .relaxed) >= maxInFlight {
                 inFlight.wrappingDecrement(ordering: .relaxed)
-                return .now(empty(query, rcode: 2, opt: snapshot.parts.common.plainOPT, snapshot: snapshot,
-                                  allocator: allocator))
+                return (.now(empty(query, rcode: 2, opt: snapshot.parts.common.plainOPT, snapshot: snapshot,
+                                   allocator: allocator)), .servfail, nil)
             }
             let question = Question(query)
             upstream = snapshot.parts.upstreams.forward(question, dnssecOK: query.edns?.dnssecOK ?? false,
@@ -128,8 +162,11 @@ final class QueryResolver: Sendable {
                 self.inFlight.wrappingDecrement(ordering: .relaxed)
                 context.pending.removeValue(forKey: key)
                 if case .success(let answer) = result {
+                    let evicted = context.cache.evictions
                     context.cache.store(key, wire: answer.message, reply: answer.reply, settings: cacheSettings,
                                         now: .now())
+                    context.metrics.cacheEvictions.increment(by: Int64(context.cache.evictions - evicted))
+                    context.metrics.cacheEntries.record(context.cache.count)
                 }
             }
         }
@@ -142,29 +179,37 @@ final class QueryResolver: Sendable {
         let common = snapshot.parts.common
         let serveStale = snapshot.settings.cache.serveStale
         let logger = self.logger
-        return .later(upstream.map { answer -> ByteBuffer? in
+        let type = query.type
+        let observed = upstream.map { answer -> (ByteBuffer?, QueryOutcome) in
             var reply = answer.message
             reply.setInteger(id, at: reply.readerIndex)
             reply.setBytes(name, at: reply.readerIndex + 12)  // the client's letter case
-            return Self.fit(reply, id: id, flags: flags, question: question, hasEDNS: hasEDNS, limit: limit,
-                            common: common)
-        }.flatMapErrorThrowing { error -> ByteBuffer? in
+            let fitted = Self.fit(reply, id: id, flags: flags, question: question, hasEDNS: hasEDNS, limit: limit,
+                                  common: common)
+            return (fitted, fitted.readableBytes == reply.readableBytes ? .forwarded : .truncated)
+        }.flatMapErrorThrowing { error -> (ByteBuffer?, QueryOutcome) in
             if serveStale, let entry = context.cache.stale(key, now: .now()) {
                 logger.debug("serving stale", metadata: ["name": "\(DomainName.presentation(ofWire: name))"])
                 let stale = name.withUnsafeBufferPointer { name in
                     AnswerCache.answer(entry, id: id, question: name, now: .now(), staleTTL: Self.staleTTL,
                                        allocator: allocator)
                 }
-                return Self.fit(stale, id: id, flags: flags, question: question, hasEDNS: hasEDNS, limit: limit,
-                                common: common)
+                return (Self.fit(stale, id: id, flags: flags, question: question, hasEDNS: hasEDNS, limit: limit,
+                                 common: common), .stale)
             }
             logger.debug("upstreams failed", metadata: ["name": "\(DomainName.presentation(ofWire: name))",
                                                         "error": "\(error)"])
             var servfail = allocator.buffer(capacity: 12 + name.count + 4 + 40)
             AnswerWriter.writeEmpty(id: id, flags: flags, rcode: 2, question: question,
                                     opt: hasEDNS ? common.unreachableOPT : nil, into: &servfail)
-            return servfail
-        })
+            return (servfail, .servfail)
+        }
+        let later = observed.map { reply, outcome -> ByteBuffer? in
+            context.observe(outcome, transport: transport, started: started, reply: reply,
+                            details: QueryDetails(client: client, name: name, type: type, list: nil))
+            return reply
+        }
+        return (.later(later), .forwarded, nil)
     }
 
     /// `reply`, or an empty truncated reply when it is larger than the client takes over UDP.
@@ -212,12 +257,14 @@ final class QueryResolver: Sendable {
     }
 
     /// Counts and logs each monitor list that holds `name` (lower-case wire form).
-    private func recordMonitorHits(_ name: UnsafeBufferPointer<UInt8>, snapshot: PolicySnapshot, client: SocketAddress?) {
+    private func recordMonitorHits(_ name: UnsafeBufferPointer<UInt8>, snapshot: PolicySnapshot, client: SocketAddress?,
+                                   context: LoopContext) {
         let policy = snapshot.policy
         for hit in policy.monitorHits(name, active: snapshot.active) {
             let list = policy.lists[hit.listIndex].settings.name
             let entry = DomainName.presentation(ofWire: UnsafeBufferPointer(rebasing: name[hit.suffixOffset...]))
             monitor.record(list: list, entry: entry)
+            context.metrics.monitored(list: list)
             let clientText = client?.ipAddress ?? "-"
             logger.info("action=monitor list=\(list) name=\(DomainName.presentation(ofWire: name)) client=\(clientText)",
                         metadata: ["entry": "\(entry)"])

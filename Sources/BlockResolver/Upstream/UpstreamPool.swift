@@ -19,6 +19,7 @@ final class UpstreamPool: Sendable {
         let name: String
         let tcpOnly: Bool
         let health = UpstreamHealth()
+        let metrics: UpstreamMetrics?
     }
 
     struct Answer {
@@ -38,10 +39,10 @@ final class UpstreamPool: Sendable {
     /// One query in this many tries a random other upstream first under `fastest`.
     static let probeEvery = 32
 
-    init(settings: ResolverSettings) throws {
+    init(settings: ResolverSettings, metrics: ResolverMetrics? = nil) throws {
         targets = try settings.upstreams.map {
             Target(address: try SocketAddress(ipAddress: $0.address.host, port: $0.address.port),
-                   name: $0.address.description, tcpOnly: $0.tcp)
+                   name: $0.address.description, tcpOnly: $0.tcp, metrics: metrics?.upstream($0.address.description))
         }
         strategy = settings.upstreamStrategy
         timeout = .milliseconds(Int64(settings.timeoutMilliseconds))
@@ -107,10 +108,15 @@ final class UpstreamPool: Sendable {
                                      budget: min(self.timeout, max(.milliseconds(1), left)), on: eventLoop)
             }
             .map { answer in
-                target.health.recordSuccess(latency: NIODeadline.now() - started)
+                let latency = NIODeadline.now() - started
+                target.health.recordSuccess(latency: latency)
+                target.metrics?.queries.increment()
+                target.metrics?.duration.recordNanoseconds(latency.nanoseconds)
                 return answer
             }
             .flatMapError { error in
+                target.metrics?.queries.increment()
+                target.metrics?.failures.increment()
                 if target.health.recordFailure(now: NIODeadline.now(), downFor: Self.downTime) {
                     logger.warning("upstream marked down", metadata: ["upstream": "\(target.name)", "error": "\(error)"])
                     self.probe(index, on: eventLoop, logger: logger, delay: .seconds(1))

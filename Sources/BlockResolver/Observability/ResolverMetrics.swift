@@ -1,0 +1,150 @@
+import CoreMetrics
+import Foundation
+import Metrics
+import NIOConcurrencyHelpers
+import Prometheus
+import ResolverConfig
+
+/// Every metric of the resolver, emitted through swift-metrics into one Prometheus registry that
+/// the metrics endpoint serves.
+///
+/// Concurrency model: the per-query metrics (`LoopMetrics`) exist once per event loop, labelled
+/// `loop`, so a query only touches its own loop's counters and histogram: no atomic or lock is
+/// shared between loops on the query path (Prometheus sums over `loop`). Everything else
+/// (upstreams, reloads, lists) is updated off the hot path.
+final class ResolverMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+    private let listGauges = NIOLockedValueBox<[String: CoreMetrics.Gauge]>([:])
+    let reloads = NIOLockedValueBox<[String: CoreMetrics.Counter]>([:])
+    let generation: CoreMetrics.Gauge
+    let lastReloadTime: CoreMetrics.Gauge
+    let lastReloadSeconds: CoreMetrics.Gauge
+    let lastReloadSuccess: CoreMetrics.Gauge
+    let inFlight: CoreMetrics.Gauge
+
+    static let answerBuckets: [Duration] = [
+        .microseconds(20), .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
+        .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+        .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2),
+        .seconds(5),
+    ]
+
+    init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets = [
+            "dns_answer_duration_seconds": Self.answerBuckets,
+            "dns_upstream_duration_seconds": Self.answerBuckets,
+        ]
+        self.factory = factory
+        generation = CoreMetrics.Gauge(label: "dns_policy_generation", dimensions: [], factory: factory)
+        lastReloadTime = CoreMetrics.Gauge(label: "dns_last_reload_timestamp_seconds", dimensions: [], factory: factory)
+        lastReloadSeconds = CoreMetrics.Gauge(label: "dns_last_reload_duration_seconds", dimensions: [], factory: factory)
+        lastReloadSuccess = CoreMetrics.Gauge(label: "dns_last_reload_success", dimensions: [], factory: factory)
+        inFlight = CoreMetrics.Gauge(label: "dns_upstream_queries_in_flight", dimensions: [], factory: factory)
+    }
+
+    func loop(_ index: Int) -> LoopMetrics { LoopMetrics(loop: index, factory: factory) }
+
+    /// Entries per list and the generation, after a load or reload.
+    func policyLoaded(_ snapshot: PolicySnapshot, seconds: Double?, success: Bool) {
+        generation.record(snapshot.generation)
+        for list in snapshot.policy.lists {
+            let gauge = listGauges.withLockedValue { gauges in
+                if let gauge = gauges[list.settings.name] { return gauge }
+                let gauge = CoreMetrics.Gauge(label: "dns_list_entries", dimensions: [("list", list.settings.name)], factory: factory)
+                gauges[list.settings.name] = gauge
+                return gauge
+            }
+            gauge.record(list.parsed.count)
+        }
+        reloadFinished(seconds: seconds, success: success)
+    }
+
+    func reloadFinished(seconds: Double?, success: Bool) {
+        lastReloadTime.record(Date().timeIntervalSince1970)
+        if let seconds { lastReloadSeconds.record(seconds) }
+        lastReloadSuccess.record(success ? 1 : 0)
+        let result = success ? "success" : "failure"
+        reloads.withLockedValue { counters in
+            if counters[result] == nil {
+                counters[result] = CoreMetrics.Counter(label: "dns_reloads_total", dimensions: [("result", result)], factory: factory)
+            }
+            return counters[result]!  // set just above
+        }.increment()
+    }
+
+    /// The counters and histogram of one upstream.
+    func upstream(_ name: String) -> UpstreamMetrics {
+        UpstreamMetrics(
+            queries: CoreMetrics.Counter(label: "dns_upstream_queries_total", dimensions: [("upstream", name)], factory: factory),
+            failures: CoreMetrics.Counter(label: "dns_upstream_failures_total", dimensions: [("upstream", name)], factory: factory),
+            duration: CoreMetrics.Timer(label: "dns_upstream_duration_seconds", dimensions: [("upstream", name)], factory: factory)
+        )
+    }
+
+    /// The Prometheus text exposition of everything.
+    func exposition() -> [UInt8] { registry.emitToBuffer() }
+}
+
+/// One upstream's metrics, updated once per try (the slow path).
+struct UpstreamMetrics: Sendable {
+    let queries: CoreMetrics.Counter
+    let failures: CoreMetrics.Counter
+    let duration: CoreMetrics.Timer
+}
+
+/// The per-query metrics of one event loop; only that loop touches them.
+final class LoopMetrics {
+    private let factory: PrometheusMetricsFactory
+    private let loop: String
+    /// By transport (udp, tcp) and outcome.
+    private let queries: [[CoreMetrics.Counter]]
+    private let answerDuration: CoreMetrics.Timer
+    private var blockedByList: [String: CoreMetrics.Counter] = [:]
+    private var monitorByList: [String: CoreMetrics.Counter] = [:]
+    let cacheHits: CoreMetrics.Counter
+    let cacheMisses: CoreMetrics.Counter
+    let cacheEvictions: CoreMetrics.Counter
+    let cacheEntries: CoreMetrics.Gauge
+
+    init(loop index: Int, factory: PrometheusMetricsFactory) {
+        self.factory = factory
+        loop = String(index)
+        let loop = self.loop
+        queries = ["udp", "tcp"].map { transport in
+            QueryOutcome.allCases.map { outcome in
+                CoreMetrics.Counter(label: "dns_queries_total",
+                        dimensions: [("protocol", transport), ("outcome", outcome.rawValue), ("loop", loop)],
+                        factory: factory)
+            }
+        }
+        answerDuration = CoreMetrics.Timer(label: "dns_answer_duration_seconds", dimensions: [("loop", loop)], factory: factory)
+        cacheHits = CoreMetrics.Counter(label: "dns_cache_hits_total", dimensions: [("loop", loop)], factory: factory)
+        cacheMisses = CoreMetrics.Counter(label: "dns_cache_misses_total", dimensions: [("loop", loop)], factory: factory)
+        cacheEvictions = CoreMetrics.Counter(label: "dns_cache_evictions_total", dimensions: [("loop", loop)], factory: factory)
+        cacheEntries = CoreMetrics.Gauge(label: "dns_cache_entries", dimensions: [("loop", loop)], factory: factory)
+    }
+
+    @inline(__always)
+    func count(_ outcome: QueryOutcome, transport: QueryResolver.Transport, nanoseconds: Int64) {
+        queries[transport == .udp ? 0 : 1][outcome.index].increment()
+        answerDuration.recordNanoseconds(nanoseconds)
+    }
+
+    func blocked(list: String, category: String) {
+        if let counter = blockedByList[list] { return counter.increment() }
+        let counter = CoreMetrics.Counter(label: "dns_blocked_total", dimensions: [("list", list), ("category", category), ("loop", loop)],
+                              factory: factory)
+        blockedByList[list] = counter
+        counter.increment()
+    }
+
+    func monitored(list: String) {
+        if let counter = monitorByList[list] { return counter.increment() }
+        let counter = CoreMetrics.Counter(label: "dns_monitor_hits_total", dimensions: [("list", list), ("loop", loop)], factory: factory)
+        monitorByList[list] = counter
+        counter.increment()
+    }
+}

@@ -3,7 +3,7 @@ import ArgumentParser
 /// `block-resolver`: a DNS resolver that answers names on government block lists with a sinkhole
 /// and forwards everything else.
 @main
-struct BlockResolverCommand: AsyncParsableCommand {
+struct BlockResolverCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "block-resolver",
         abstract: "A DNS resolver that blocks listed names and forwards the rest to upstream resolvers.",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import Atomics
 import Logging
 import NIOCore
@@ -7,7 +8,7 @@ import ResolverConfig
 import UnixSignals
 
 /// `block-resolver run`: serve DNS until SIGTERM or SIGINT; reload lists on SIGHUP.
-struct RunCommand: AsyncParsableCommand {
+struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Serve DNS on the config's listen addresses (UDP and TCP).",
@@ -36,7 +37,31 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    func run() async throws {
+    /// Serves on the cooperative thread pool while the main thread waits here. The main thread must
+    /// stay alive (an async `main` would end it): dropping privileges switches every live thread,
+    /// and /proc and `ps` report the process's user from the main thread.
+    func run() throws {
+        let outcome = RunOutcome()
+        let finished = DispatchSemaphore(value: 0)
+        let command = self
+        Task {
+            do {
+                try await command.serve()
+            } catch {
+                outcome.error = error
+            }
+            finished.signal()
+        }
+        finished.wait()
+        if let error = outcome.error { throw error }
+    }
+
+    /// The error `serve` ended with, handed from its task to the waiting main thread.
+    private final class RunOutcome: @unchecked Sendable {
+        var error: Error?  // written by the task before `signal`, read after `wait`
+    }
+
+    func serve() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

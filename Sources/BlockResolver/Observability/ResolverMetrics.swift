@@ -47,8 +47,8 @@ final class ResolverMetrics: Sendable {
 
     func loop(_ index: Int) -> LoopMetrics { LoopMetrics(loop: index, factory: factory) }
 
-    /// Entries per list and the generation, after a load or reload.
-    func policyLoaded(_ snapshot: PolicySnapshot, seconds: Double?, success: Bool) {
+    /// Entries per list and the generation of the policy now served.
+    func policyLoaded(_ snapshot: PolicySnapshot) {
         generation.record(snapshot.generation)
         for list in snapshot.policy.lists {
             let gauge = listGauges.withLockedValue { gauges in
@@ -59,7 +59,6 @@ final class ResolverMetrics: Sendable {
             }
             gauge.record(list.parsed.count)
         }
-        reloadFinished(seconds: seconds, success: success)
     }
 
     func reloadFinished(seconds: Double?, success: Bool) {

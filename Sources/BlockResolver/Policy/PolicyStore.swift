@@ -24,7 +24,7 @@ final class PolicyStore: Sendable {
         self.loader = loader
         self.metrics = metrics
         self.clock = clock
-        metrics?.policyLoaded(current, seconds: nil, success: true)
+        metrics?.policyLoaded(current)
     }
 
     var current: PolicySnapshot { reference.load(ordering: .acquiring) }
@@ -54,7 +54,8 @@ final class PolicyStore: Sendable {
         let snapshot = PolicySnapshot(parts: parts, now: clock())
         publish(snapshot)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        metrics?.policyLoaded(snapshot, seconds: seconds, success: true)
+        metrics?.policyLoaded(snapshot)
+        metrics?.reloadFinished(seconds: seconds, success: true)
         logger.info("reloaded policy", metadata: [
             "generation": "\(parts.generation)",
             "entries": "\(parts.policy.entryCount)",

@@ -53,7 +53,7 @@ final class DNSServer: Sendable {
                     try await ServerBootstrap(group: group)
                         .serverChannelOption(.backlog, value: 1024)
                         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                        .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                        .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                         // A client may half-close after its last query and still read the answers.
                         .childChannelOption(.allowRemoteHalfClosure, value: true)
                         .childChannelInitializer { channel in

@@ -63,9 +63,17 @@ final class CountingUpstream: @unchecked Sendable {
             guard got > 12, let (reply, seen) = Self.reply(to: Array(buffer[0..<got]), address: address, ttl: ttl)
             else { continue }
             lock.withLock { self.seen.append(seen) }
-            if delayMilliseconds > 0 { usleep(useconds_t(delayMilliseconds * 1000)) }
-            _ = withUnsafePointer(to: &peer) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, reply, reply.count, 0, $0, length) }
+            let send: @Sendable () -> Void = { [fd, peer, length] in
+                var peer = peer
+                _ = withUnsafePointer(to: &peer) { pointer in
+                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, reply, reply.count, 0, $0, length) }
+                }
+            }
+            if delayMilliseconds > 0 {
+                // Each answer waits on its own, as a real upstream's would: slow, not serialised.
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(delayMilliseconds), execute: send)
+            } else {
+                send()
             }
         }
     }

@@ -203,4 +203,48 @@ final class OperationsIntegrationTests: XCTestCase {
         XCTAssertTrue(TestTools.waitUntil(attempts: 100) { !server.server.isRunning })
         XCTAssertEqual(server.server.process.terminationStatus, 0, server.server.log)
     }
+
+    /// config/dnsdist/dnsdist.conf with loopback ports: queries go through dnsdist to two
+    /// block-resolver instances, and keep being answered when one of them stops.
+    func testDnsdistExampleSpreadsQueriesAndSurvivesABackendStopping() throws {
+        let dnsdist = try TestTools.path(of: "dnsdist", package: "dnsdist")
+        let upstream = try CountingUpstream(address: [192, 0, 2, 7])
+        let files = ["b.txt": "blocked.example\n"]
+        let lists = [#"{ name: bad, path: b.txt }"#]
+        let firstFolder = try TestTools.temporaryFolder()
+        let secondFolder = try TestTools.temporaryFolder()
+        defer {
+            try? FileManager.default.removeItem(at: firstFolder)
+            try? FileManager.default.removeItem(at: secondFolder)
+        }
+        let first = try ResolverUnderTest(folder: firstFolder, files: files, lists: lists, upstreamPorts: [upstream.port])
+        let second = try ResolverUnderTest(folder: secondFolder, files: files, lists: lists, upstreamPorts: [upstream.port])
+
+        let example = try String(contentsOf: TestTools.packageRoot.appendingPathComponent("config/dnsdist/dnsdist.conf"),
+                                 encoding: .utf8)
+        let port = try TestTools.freePort()
+        let config = example.replacingOccurrences(of: "0.0.0.0:53", with: "127.0.0.1:\(port)")
+            .replacingOccurrences(of: "10.0.0.11:53", with: "127.0.0.1:\(first.port)")
+            .replacingOccurrences(of: "10.0.0.12:53", with: "127.0.0.1:\(second.port)")
+        XCTAssertNotEqual(config, example)
+        let configURL = folder.appendingPathComponent("dnsdist.conf")
+        try config.write(to: configURL, atomically: true, encoding: .utf8)
+        let balancer = try ServerProcess(executable: dnsdist, arguments: ["--supervised", "--disable-syslog", "-C", configURL.path],
+                                         logURL: folder.appendingPathComponent("dnsdist.log"))
+        defer { balancer.stop() }
+        let dig = Dig(server: "127.0.0.1", port: port)
+        XCTAssertTrue(TestTools.waitUntil(attempts: 100) { balancer.log.components(separatedBy: "as 'up'").count == 3 },
+                      balancer.log)
+        for index in 0..<20 {
+            XCTAssertEqual(try dig.query("q\(index).allowed.example").status, "NOERROR")
+        }
+        XCTAssertEqual(try dig.query("allowed.example").answerData, ["192.0.2.7"])
+        XCTAssertEqual(first.server.stop(), 0)
+        // dnsdist notices within its health-check interval; until then a query may go to the
+        // stopped backend and time out, so look for the steady state.
+        XCTAssertTrue(TestTools.waitUntil(attempts: 40) { balancer.log.contains("as 'down'") }, balancer.log)
+        for _ in 0..<5 { XCTAssertEqual(try dig.query("blocked.example").answerData, ["0.0.0.0"], balancer.log) }
+        XCTAssertEqual(try dig.query("again.allowed.example").status, "NOERROR")
+        XCTAssertTrue(second.server.isRunning)
+    }
 }

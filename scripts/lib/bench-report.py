@@ -25,6 +25,7 @@ SCENARIO_TITLES = {
     "blocked": "1 blocked",
     "cached": "2 cached allowed",
     "mix": "3 mix 70/20/10",
+    "fresh": "4 fresh (all uncached)",
 }
 
 
@@ -139,16 +140,21 @@ class Case:
         self.rcodes = merged_rcodes(self.reps)
         last = self.reps[-1]
         self.rss_mib = last["rss_kib"] / 1024 if last.get("rss_kib") else None
-        cpus = [row["cpu_pct"] for row in self.reps if row.get("cpu_pct") is not None]
-        self.cpu = statistics.median(cpus) if cpus else None
+        def median_of(key):
+            values = [row[key] for row in self.reps if row.get(key) is not None]
+            return statistics.median(values) if values else None
+        self.cpu = median_of("cpu_pct")
+        self.dnsperf_cpu = median_of("dnsperf_cpu_pct")
+        self.other_cpu = median_of("other_user_cpu_pct")
+        drops = [row.get("rcvbuf_drops") for row in self.reps]
+        self.drops = sum(drops) if all(isinstance(value, int) for value in drops) else None
         completed = sum(row.get("completed", 0) for row in self.reps)
         upstream = [row.get("upstream_queries") for row in self.reps]
         if completed and all(isinstance(value, int) for value in upstream):
             self.upstream_pct = 100.0 * sum(upstream) / completed
         else:
             self.upstream_pct = None
-        upcpu = [row["upstream_cpu_pct"] for row in self.reps if row.get("upstream_cpu_pct") is not None]
-        self.upstream_cpu = statistics.median(upcpu) if upcpu else None
+        self.upstream_cpu = median_of("upstream_cpu_pct")
         self.ran_out = any(row.get("ran_out") and row.get("run_time_s", 0) < 0.98 * row.get("duration", 0)
                            for row in self.reps)
         self.knee = knee(self.ramp, max_loss) if self.ramp else None
@@ -158,7 +164,7 @@ def command_render(arguments):
     rows = load(arguments.results)
     max_loss = arguments.max_loss
     threads_seen = sorted({row["threads"] for row in rows if row.get("kind") == "max"})
-    scenarios = [name for name in ("blocked", "cached", "mix")
+    scenarios = [name for name in ("blocked", "cached", "mix", "fresh")
                  if any(row.get("scenario") == name and row.get("kind") == "max" for row in rows)]
     ceilings = {threads: Case(rows, "responder", threads, "ceiling", max_loss) for threads in threads_seen}
     reps = max((row.get("rep", 0) for row in rows if row.get("kind") == "max"), default=0)
@@ -166,10 +172,10 @@ def command_render(arguments):
     out = []
     out.append(f"### Results (QPS: median of {reps} runs at the knee; latency: the fixed-rate run)")
     out.append("")
-    out.append("| scenario | threads | server | QPS | min-max | -q | lost / sent | answers | avg ms | p99 ms "
-               "| RSS MiB | server CPU % | to upstream % | upstream CPU % | block-resolver / unbound "
-               "| % of C ceiling |")
-    out.append("|---|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("| scenario | threads | server | QPS | min-max | -q | lost / sent | rcvbuf drops | answers "
+               "| avg ms | p99 ms | RSS MiB | CPU % server / dnsperf / upstream / other | to upstream % "
+               "| block-resolver / unbound | % of C ceiling |")
+    out.append("|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     summary = []
 
     def latency_cells(case):
@@ -182,9 +188,10 @@ def command_render(arguments):
         note = " (query file ran out)" if case.ran_out else ""
         out.append(
             f"| {title} | {threads} | {label} | {fmt_int(case.qps)}{note} | {fmt_int(case.qps_min)}-{fmt_int(case.qps_max)} "
-            f"| {case.q} | {fmt_int(case.lost)} / {fmt_int(case.sent)} | {answers_text(case.rcodes)} | {avg} | {p99} "
-            f"| {fmt(case.rss_mib, 1)} | {fmt(case.cpu, 0)} | {fmt(case.upstream_pct, 2)} "
-            f"| {fmt(case.upstream_cpu, 0)} | {ratio} | {ceiling_pct} |")
+            f"| {case.q} | {fmt_int(case.lost)} / {fmt_int(case.sent)} | {fmt_int(case.drops)} "
+            f"| {answers_text(case.rcodes)} | {avg} | {p99} | {fmt(case.rss_mib, 1)} "
+            f"| {fmt(case.cpu, 0)} / {fmt(case.dnsperf_cpu, 0)} / {fmt(case.upstream_cpu, 0)} / {fmt(case.other_cpu, 0)} "
+            f"| {fmt(case.upstream_pct, 2)} | {ratio} | {ceiling_pct} |")
 
     for threads in threads_seen:
         ceiling = ceilings[threads]
@@ -270,7 +277,9 @@ def command_render(arguments):
         out.append("")
         out.append(f"Upstream alone (fresh names straight at it, best of -q "
                    f"{', '.join(str(row['q']) for row in upstream_rows)}): **{fmt_int(best['qps'])} q/s** "
-                   f"at -q {best['q']}, {loss_percent(best):.2f}% lost, CPU {fmt(best.get('cpu_pct'), 0)}%.")
+                   f"at -q {best['q']}, {loss_percent(best):.2f}% lost; CPU % upstream / dnsperf / other: "
+                   f"{fmt(best.get('cpu_pct'), 0)} / {fmt(best.get('dnsperf_cpu_pct'), 0)} / "
+                   f"{fmt(best.get('other_user_cpu_pct'), 0)}.")
     print("\n".join(out))
 
 

@@ -592,7 +592,8 @@ def command_dnsperf_stats(arguments):
 
 
 def command_mix_queries(arguments):
-    """Writes LINES queries in a fixed 10-query pattern: 7 cached, 2 blocked, 1 fresh name.
+    """Writes LINES queries in a repeating --pattern of C (cached), B (blocked) and U (fresh)
+    names; the default CBCCUCCBCC is 7 cached, 2 blocked and 1 fresh name in 10.
 
     Cached and blocked names cycle through their files; fresh names are
     `TAG-N.ZONE`, never repeated, so each is a cache miss as long as TAG is new."""
@@ -602,7 +603,9 @@ def command_mix_queries(arguments):
     cached, blocked = names(arguments.cached), names(arguments.blocked)
     if not cached or not blocked:
         fail("mix-queries needs non-empty --cached and --blocked files")
-    pattern = "CBCCUCCBCC"
+    pattern = arguments.pattern
+    if not pattern or set(pattern) - set("CBU"):
+        fail(f"--pattern must be made of C, B and U, got {pattern!r}")
     counters = {"C": 0, "B": 0, "U": 0}
     temporary = arguments.out + ".tmp"
     with open(temporary, "w", encoding="ascii") as out:
@@ -709,6 +712,7 @@ def main():
     sub.add_argument("--zone", required=True, help="zone the upstream answers every name below")
     sub.add_argument("--tag", required=True, help="first label prefix of the fresh names")
     sub.add_argument("--lines", type=int, required=True)
+    sub.add_argument("--pattern", default="CBCCUCCBCC", help="C cached, B blocked, U fresh")
     sub.add_argument("--out", required=True)
     sub.set_defaults(run=command_mix_queries)
 

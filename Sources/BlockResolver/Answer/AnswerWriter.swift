@@ -32,22 +32,17 @@ enum AnswerWriter {
     static func writeBlocked(_ query: Query, _ kind: Blocked, suffixOffset: Int, answer: ListAnswer,
                              into buffer: inout ByteBuffer) {
         let isIN = query.class == classIN
-        var records: [[UInt8]] = []
         var rcode: UInt8 = 0
         var withSOA = false
-        var landing = false
+        // The common case (a sinkhole address, or a SOA) is written without building an array.
+        var address: [UInt8]? = nil
+        var cname: [UInt8]? = nil
+        var local: [[UInt8]] = []
         switch kind {
         case .sinkhole:
-            let address: [UInt8]? = !isIN ? nil : query.type == typeA ? answer.a : query.type == typeAAAA ? answer.aaaa : nil
-            if let cname = answer.cname {
-                records.append(cname)
-                if let address { records.append(address) }
-                landing = true
-            } else if let address {
-                records.append(address)
-            } else {
-                withSOA = true
-            }
+            address = !isIN ? nil : query.type == typeA ? answer.a : query.type == typeAAAA ? answer.aaaa : nil
+            cname = answer.cname
+            withSOA = address == nil && cname == nil
         case .nxdomain:
             rcode = rcodeNXDOMAIN
             withSOA = true
@@ -55,24 +50,26 @@ enum AnswerWriter {
             withSOA = true
         case .refused:
             rcode = rcodeREFUSED
-        case .local(let local):
-            records = local.answering(query.type)
-            withSOA = records.isEmpty
+        case .local(let data):
+            local = data.answering(query.type)
+            withSOA = local.isEmpty
         }
-        writeHeader(id: query.id, flags: replyFlags(query) | UInt16(rcode), answers: UInt16(records.count),
+        let answers = (address == nil ? 0 : 1) + (cname == nil ? 0 : 1) + local.count
+        writeHeader(id: query.id, flags: replyFlags(query) | UInt16(rcode), answers: UInt16(answers),
                     authorities: withSOA ? 1 : 0, additionals: query.edns == nil ? 0 : 1, into: &buffer)
         writeQuestion(name: query.name, type: query.type, class: query.class, into: &buffer)
-        var cnameTarget = 0
-        for (index, record) in records.enumerated() {
-            if landing && index == 1 {
-                // The landing host's address: owned by the CNAME's target (12 bytes into that record).
-                buffer.writeInteger(UInt16(0xC000) | UInt16(cnameTarget))
-                buffer.writeBytes(record.dropFirst(2))
-            } else {
-                if index == 0 { cnameTarget = buffer.writerIndex + 12 }
-                buffer.writeBytes(record)
+        if let cname {
+            // The landing host's address is owned by the CNAME's target, 12 bytes into that record.
+            let target = buffer.writerIndex + 12
+            buffer.writeBytes(cname)
+            if let address {
+                buffer.writeInteger(UInt16(0xC000) | UInt16(target))
+                buffer.writeBytes(address.dropFirst(2))
             }
+        } else if let address {
+            buffer.writeBytes(address)
         }
+        for record in local { buffer.writeBytes(record) }
         if withSOA {
             // Owner of the SOA: a pointer to the listed suffix of the question name (offset 12 + suffix).
             buffer.writeInteger(UInt16(0xC000) | UInt16(QueryParser.headerSize + suffixOffset))

@@ -132,12 +132,31 @@ final class LoopMetrics {
         answerDuration.recordNanoseconds(nanoseconds)
     }
 
-    func blocked(list: String, category: String) {
-        if let counter = blockedByList[list] { return counter.increment() }
+    /// Counters by list index for the policy generation `blockedGeneration`, so a blocked query
+    /// finds its counter without hashing the list's name.
+    private var blockedByIndex: [CoreMetrics.Counter?] = []
+    private var blockedGeneration = -1
+
+    @inline(__always)
+    func blocked(listIndex: Int, generation: Int, list: @autoclosure () -> ListSettings) {
+        if generation != blockedGeneration {
+            blockedGeneration = generation
+            blockedByIndex = []
+        }
+        if listIndex < blockedByIndex.count, let counter = blockedByIndex[listIndex] { return counter.increment() }
+        let settings = list()
+        if blockedByIndex.count <= listIndex { blockedByIndex += Array(repeating: nil, count: listIndex + 1 - blockedByIndex.count) }
+        let counter = counterBlocked(list: settings.name, category: settings.category)
+        blockedByIndex[listIndex] = counter
+        counter.increment()
+    }
+
+    private func counterBlocked(list: String, category: String) -> CoreMetrics.Counter {
+        if let counter = blockedByList[list] { return counter }
         let counter = CoreMetrics.Counter(label: "dns_blocked_total", dimensions: [("list", list), ("category", category), ("loop", loop)],
                               factory: factory)
         blockedByList[list] = counter
-        counter.increment()
+        return counter
     }
 
     func monitored(list: String) {

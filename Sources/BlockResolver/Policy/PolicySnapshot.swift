@@ -36,6 +36,8 @@ final class PolicySnapshot: Sendable, AtomicReference {
     }
 
     let parts: Parts
+    /// Publication order, set once when `PolicyStore` publishes the snapshot (0 before).
+    nonisolated(unsafe) var sequence = 0
     /// Whether each list is in force (its `active_from`/`active_until` window), by list index.
     let active: [Bool]
     /// When `active` must be computed again (seconds since 1970), if ever.

@@ -2,6 +2,7 @@ import Atomics
 import Dispatch
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import ResolverConfig
 
 /// Holds the policy being served and replaces it on reload and when a schedule window turns.
@@ -67,15 +68,31 @@ final class PolicyStore: Sendable {
     }
 
     /// Publishes `snapshot` unless a newer generation is already in place (a schedule refresh
-    /// racing a reload must not bring back the old lists).
+    /// racing a reload must not bring back the old lists), then hands it to every event loop.
     private func publish(_ snapshot: PolicySnapshot) {
         var expected = reference.load(ordering: .acquiring)
         while expected.generation <= snapshot.generation {
             let (exchanged, original) = reference.compareExchange(expected: expected, desired: snapshot,
                                                                   ordering: .acquiringAndReleasing)
-            if exchanged { return }
+            if exchanged {
+                snapshot.sequence = sequence.wrappingIncrementThenLoad(ordering: .relaxed)
+                for context in subscribers.withLockedValue({ $0 }) { context.adopt(snapshot) }
+                return
+            }
             expected = original
         }
+    }
+
+    /// Event loops that keep their own reference to the current snapshot (see `LoopContext`).
+    private let subscribers = NIOLockedValueBox<[LoopContext]>([])
+    /// Orders publications, so a loop never swaps a newer snapshot for an older one.
+    private let sequence = ManagedAtomic<Int>(0)
+
+    /// Registers event loops to be handed every snapshot published from now on.
+    func subscribe(_ contexts: [LoopContext]) {
+        subscribers.withLockedValue { $0 += contexts }
+        let snapshot = current
+        for context in contexts { context.adopt(snapshot) }
     }
 
     /// Recomputes which lists are in force now and publishes the change, if any; returns when

@@ -39,6 +39,7 @@ final class DNSServer: Sendable {
             contexts[ObjectIdentifier(loop)] = LoopContext(eventLoop: loop, index: index, metrics: metrics, queryLog: queryLog)
         }
         let loopContexts = contexts
+        resolver.store.subscribe(Array(contexts.values))
         let perLoopConnections = max(1, settings.tcpMaxConnections / max(1, contexts.count))
         do {
             for address in settings.listen {

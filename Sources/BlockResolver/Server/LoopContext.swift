@@ -19,12 +19,23 @@ final class LoopContext: @unchecked Sendable {
     /// The query log and this loop's buffer in it, when the log is on.
     let queryLog: QueryLog?
     let logBuffer: QueryLog.Buffer?
+    /// The policy this loop answers with. Each loop keeps its own reference, replaced on the loop
+    /// itself when the store publishes, so a query reads it with no atomic operation at all
+    /// (an atomic reference load shared by the loops would bounce one cache line between cores).
+    private(set) var snapshot: PolicySnapshot?
 
     init(eventLoop: EventLoop, index: Int, metrics: ResolverMetrics, queryLog: QueryLog?) {
         self.eventLoop = eventLoop
         self.metrics = metrics.loop(index)
         self.queryLog = queryLog
         self.logBuffer = queryLog?.buffer(forLoop: index)
+    }
+
+    /// Takes `snapshot` on this loop, unless a later one is already there.
+    func adopt(_ snapshot: PolicySnapshot) {
+        eventLoop.execute { [self] in
+            if (self.snapshot?.sequence ?? -1) < snapshot.sequence { self.snapshot = snapshot }
+        }
     }
 
     /// Counts an answered (or dropped) query and logs it when the query log wants it.

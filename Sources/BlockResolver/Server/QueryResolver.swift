@@ -61,7 +61,8 @@ final class QueryResolver: Sendable {
                         if case .now(let buffer) = response { reply = buffer }
                         context.observe(outcome, transport: transport, started: started, reply: reply,
                                         details: QueryDetails(client: client, name: Array(query.name), type: query.type,
-                                                              list: list))
+                                                              list: list.map { (context.snapshot ?? self.store.current)
+                                                                  .policy.lists[$0].settings.name }))
                     case .later:
                         break  // observed when the upstream answers (see `forward`)
                     }
@@ -72,8 +73,8 @@ final class QueryResolver: Sendable {
     }
 
     private func answer(_ query: Query, transport: Transport, client: SocketAddress?, context: LoopContext,
-                        allocator: ByteBufferAllocator, started: NIODeadline) -> (Response, QueryOutcome, String?) {
-        let snapshot = store.current
+                        allocator: ByteBufferAllocator, started: NIODeadline) -> (Response, QueryOutcome, Int?) {
+        let snapshot = context.snapshot ?? store.current
         let settings = snapshot.settings
         if !Self.isAllowed(client, settings.accessAllow) {
             return (.now(empty(query, rcode: 5, opt: snapshot.parts.common.prohibitedOPT, snapshot: snapshot,
@@ -102,15 +103,12 @@ final class QueryResolver: Sendable {
         }
         switch Verdict.decide(query, match: match, snapshot: snapshot, transport: transport, allocator: allocator) {
         case .drop:
-            return (.none, .dropped, match.map { policy.lists[$0.listIndex].settings.name })
+            return (.none, .dropped, match?.listIndex)
         case .answer(let buffer):
             guard let match else { return (.now(buffer), .blocked, nil) }
-            let list = policy.lists[match.listIndex].settings
-            if list.action == .block {
-                context.metrics.blocked(list: list.name, category: list.category)
-                return (.now(buffer), buffer.readableBytes > 0 && Self.isTruncated(buffer) ? .truncated : .blocked, list.name)
-            }
-            return (.now(buffer), .truncated, list.name)
+            context.metrics.blocked(listIndex: match.listIndex, generation: snapshot.generation,
+                                    list: policy.lists[match.listIndex].settings)
+            return (.now(buffer), Self.isTruncated(buffer) ? .truncated : .blocked, match.listIndex)
         case .forward:
             break
         }
@@ -142,7 +140,7 @@ final class QueryResolver: Sendable {
     /// Answers from the upstreams, sharing one upstream query among identical misses on this loop.
     private func forward(_ query: Query, key: AnswerCache.Key, limit: Int, snapshot: PolicySnapshot,
                          context: LoopContext, allocator: ByteBufferAllocator, transport: Transport,
-                         client: SocketAddress?, started: NIODeadline) -> (Response, QueryOutcome, String?) {
+                         client: SocketAddress?, started: NIODeadline) -> (Response, QueryOutcome, Int?) {
         let upstream: EventLoopFuture<UpstreamPool.Answer>
         if let waiting = context.pending[key] {
             upstream = waiting

@@ -127,7 +127,7 @@ struct RunCommand: ParsableCommand {
             switch signal {
             case .sighup:
                 logger.info("SIGHUP: reloading")
-                if case .failure(let error) = store.reload(logger: logger) {
+                if case .failure(let error) = await BackgroundWork.run({ store.reload(logger: logger) }) {
                     logger.error("reload failed; still serving the previous policy", metadata: [
                         "error": "\(error)", "generation": "\(store.current.generation)",
                     ])

@@ -12,6 +12,7 @@ import ResolverConfig
 final class DNSServer: Sendable {
     let udpChannels: [Channel]
     let tcpChannels: [Channel]
+    let upstreamPools: [UpstreamSocketPool]
 
     /// Datagrams read per system call (recvmmsg); DESIGN.md measured 100k → 165k q/s with 32.
     static let vectorReadCount = 32
@@ -23,9 +24,10 @@ final class DNSServer: Sendable {
         var description: String { message }
     }
 
-    private init(udp: [Channel], tcp: [Channel]) {
+    private init(udp: [Channel], tcp: [Channel], pools: [UpstreamSocketPool]) {
         udpChannels = udp
         tcpChannels = tcp
+        upstreamPools = pools
     }
 
     static func start(settings: ResolverSettings, resolver: QueryResolver, group: MultiThreadedEventLoopGroup,
@@ -99,7 +101,9 @@ final class DNSServer: Sendable {
             for channel in udp + tcp { try? await channel.close() }
             throw error
         }
-        return DNSServer(udp: udp, tcp: tcp)
+        // After the listeners: the pool's sockets take random ports, never one meant for listening.
+        for context in loopContexts.values { try? await context.upstreamSockets.open().get() }
+        return DNSServer(udp: udp, tcp: tcp, pools: loopContexts.values.map(\.upstreamSockets))
     }
 
     private static func bind(what: String, address: HostPort, logger: Logger,
@@ -128,5 +132,6 @@ final class DNSServer: Sendable {
 
     func close() async {
         for channel in udpChannels { try? await channel.close() }
+        for pool in upstreamPools { pool.close() }
     }
 }

@@ -14,6 +14,8 @@ final class LoopContext: @unchecked Sendable {
     var pending: [AnswerCache.Key: EventLoopFuture<UpstreamPool.Answer>] = [:]
     let limiter = RateLimiter()
     let connections = TCPConnectionRegistry()
+    /// UDP sockets for this loop's upstream queries.
+    let upstreamSockets: UpstreamSocketPool
     /// This loop's counters and answer-time histogram.
     let metrics: LoopMetrics
     /// The query log and this loop's buffer in it, when the log is on.
@@ -26,6 +28,7 @@ final class LoopContext: @unchecked Sendable {
 
     init(eventLoop: EventLoop, index: Int, metrics: ResolverMetrics, queryLog: QueryLog?) {
         self.eventLoop = eventLoop
+        self.upstreamSockets = UpstreamSocketPool(eventLoop: eventLoop)
         self.metrics = metrics.loop(index)
         self.queryLog = queryLog
         self.logBuffer = queryLog?.buffer(forLoop: index)

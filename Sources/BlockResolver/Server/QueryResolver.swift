@@ -153,7 +153,8 @@ final class QueryResolver: Sendable {
             let question = Question(query)
             upstream = snapshot.parts.upstreams.forward(question, dnssecOK: query.edns?.dnssecOK ?? false,
                                                         checkingDisabled: query.checkingDisabled,
-                                                        on: context.eventLoop, logger: logger)
+                                                        on: context.eventLoop, sockets: context.upstreamSockets,
+                                                        logger: logger)
             context.pending[key] = upstream
             let cacheSettings = snapshot.settings.cache
             upstream.whenComplete { result in

@@ -76,7 +76,7 @@ final class UpstreamPool: Sendable {
     /// Sends `question` upstream (a query made by ldns with the client's DO and CD bits) and
     /// returns the reply as the upstream sent it, with our ID in it.
     func forward(_ question: Question, dnssecOK: Bool, checkingDisabled: Bool, on eventLoop: EventLoop,
-                 logger: Logger) -> EventLoopFuture<Answer> {
+                 sockets: UpstreamSocketPool? = nil, logger: Logger) -> EventLoopFuture<Answer> {
         let query: [UInt8]
         do {
             query = try QueryBuilder.upstreamQuery(question, dnssecOK: dnssecOK, checkingDisabled: checkingDisabled,
@@ -86,11 +86,12 @@ final class UpstreamPool: Sendable {
         }
         let now = NIODeadline.now()
         return attempt(order(now: now)[...], query: query, question: question, deadline: now + deadline, reasons: [],
-                       on: eventLoop, logger: logger)
+                       on: eventLoop, sockets: sockets, logger: logger)
     }
 
     private func attempt(_ remaining: ArraySlice<Int>, query: [UInt8], question: Question, deadline: NIODeadline,
-                         reasons: [String], on eventLoop: EventLoop, logger: Logger) -> EventLoopFuture<Answer> {
+                         reasons: [String], on eventLoop: EventLoop, sockets: UpstreamSocketPool?,
+                         logger: Logger) -> EventLoopFuture<Answer> {
         let now = NIODeadline.now()
         guard let index = remaining.first, deadline > now else {
             let why = remaining.isEmpty ? reasons : reasons + ["query deadline reached"]
@@ -100,7 +101,7 @@ final class UpstreamPool: Sendable {
         let budget = min(timeout, deadline - now)
         let started = NIODeadline.now()
         return exchange(query, question: question, target: target, overTCP: target.tcpOnly, budget: budget,
-                        on: eventLoop)
+                        on: eventLoop, sockets: sockets)
             .flatMap { answer -> EventLoopFuture<Answer> in
                 guard answer.reply.truncated, !target.tcpOnly else { return eventLoop.makeSucceededFuture(answer) }
                 let left = deadline - NIODeadline.now()
@@ -122,7 +123,8 @@ final class UpstreamPool: Sendable {
                     self.probe(index, on: eventLoop, logger: logger, delay: .seconds(1))
                 }
                 return self.attempt(remaining.dropFirst(), query: query, question: question, deadline: deadline,
-                                    reasons: reasons + ["\(target.name): \(error)"], on: eventLoop, logger: logger)
+                                    reasons: reasons + ["\(target.name): \(error)"], on: eventLoop, sockets: sockets,
+                                    logger: logger)
             }
     }
 
@@ -151,9 +153,14 @@ final class UpstreamPool: Sendable {
         }
     }
 
-    /// One query to one upstream over one fresh socket, bounded by `budget`.
+    /// One query to one upstream, bounded by `budget`: over UDP on a socket of the loop's pool
+    /// when there is one, else (TCP, or no pool yet) over a fresh socket of its own.
     private func exchange(_ query: [UInt8], question: Question, target: Target, overTCP: Bool, budget: TimeAmount,
-                          on eventLoop: EventLoop) -> EventLoopFuture<Answer> {
+                          on eventLoop: EventLoop, sockets: UpstreamSocketPool? = nil) -> EventLoopFuture<Answer> {
+        if !overTCP, let sockets, sockets.eventLoop === eventLoop,
+           let answer = sockets.send(query, question: question, to: target.address, budget: budget) {
+            return answer
+        }
         let id = UInt16.random(in: 0...UInt16.max)
         var buffer = ByteBufferAllocator().buffer(bytes: query)
         buffer.setInteger(id, at: 0)

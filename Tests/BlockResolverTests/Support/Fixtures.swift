@@ -98,7 +98,9 @@ final class ResolverUnderTest {
                                    arguments: ["run", "--config", folder.appendingPathComponent("block-resolver.yml").path],
                                    logURL: folder.appendingPathComponent("block-resolver-\(port).log"))
         let server = self.server
-        guard TestTools.waitUntil({ server.log.contains("serving") || !server.isRunning }), server.isRunning else {
+        // Generous: on a loaded 2-core machine a debug build can take seconds to start.
+        guard TestTools.waitUntil(attempts: 1200, { server.log.contains("serving") || !server.isRunning }),
+              server.isRunning else {
             throw TestTools.Missing(description: "block-resolver did not start:\n\(server.log)")
         }
     }

@@ -30,12 +30,8 @@ public struct ListFile: Sendable {
     /// Reads the whole file at `path`.
     public static func read(path: String, displayName: String? = nil) throws(ReadError) -> ListFile {
         let name = displayName ?? path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw ReadError(path: name, reason: String(cString: strerror(errno))) }
+        let (fd, info) = try openForReading(path, name: name)
         defer { close(fd) }
-        var info = stat()
-        if fstat(fd, &info) != 0 { throw ReadError(path: name, reason: String(cString: strerror(errno))) }
-        if (info.st_mode & S_IFMT) == S_IFDIR { throw ReadError(path: name, reason: "is a directory") }
         let size = Int(info.st_size)
         var failure: Int32 = 0
         let bytes = [UInt8](unsafeUninitializedCapacity: max(size, 1)) { buffer, count in
@@ -86,12 +82,8 @@ public struct ListFile: Sendable {
     public static func forEachChunk(path: String, displayName: String? = nil,
                                     _ body: (ArraySlice<UInt8>) -> Void) throws(ReadError) -> stat {
         let name = displayName ?? path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw ReadError(path: name, reason: String(cString: strerror(errno))) }
+        let (fd, info) = try openForReading(path, name: name)
         defer { close(fd) }
-        var info = stat()
-        if fstat(fd, &info) != 0 { throw ReadError(path: name, reason: String(cString: strerror(errno))) }
-        if (info.st_mode & S_IFMT) == S_IFDIR { throw ReadError(path: name, reason: "is a directory") }
         var buffer = [UInt8](repeating: 0, count: chunkSize)
         while true {
             let got = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
@@ -103,6 +95,23 @@ public struct ListFile: Sendable {
             body(buffer[0..<got])
         }
         return info
+    }
+
+    /// Opens a regular file (not a folder) for reading; the caller closes the descriptor.
+    static func openForReading(_ path: String, name: String) throws(ReadError) -> (Int32, stat) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw ReadError(path: name, reason: String(cString: strerror(errno))) }
+        var info = stat()
+        if fstat(fd, &info) != 0 {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw ReadError(path: name, reason: reason)
+        }
+        if (info.st_mode & S_IFMT) == S_IFDIR {
+            close(fd)
+            throw ReadError(path: name, reason: "is a directory")
+        }
+        return (fd, info)
     }
 
     /// 64-bit FNV-1a over 8-byte words: fast, and only compared within one process.

@@ -18,16 +18,7 @@ final class CommandLineTests: XCTestCase {
 
     /// Runs the binary with `arguments`; returns its exit status and everything it printed.
     func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try TestTools.binary())
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try TestTools.run(try TestTools.binary(), arguments)
     }
 
     func write(_ name: String, _ contents: String) throws {

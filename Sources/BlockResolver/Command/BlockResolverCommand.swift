@@ -1,4 +1,5 @@
 import ArgumentParser
+import ResolverConfig
 
 /// `block-resolver`: a DNS resolver that answers names on government block lists with a sinkhole
 /// and forwards everything else.
@@ -27,4 +28,14 @@ struct ConfigOptions: ParsableArguments {
         "The YAML config file. Relative list paths in it are relative to its folder.",
         valueName: "file"))
     var config: String = "/etc/block-resolver/block-resolver.yml"
+
+    /// The validated config, or the error printed and exit status 1 (for `check` and `explain`).
+    func loadSettings() throws -> ResolverSettings {
+        do {
+            return try ConfigLoader().load(path: config)
+        } catch {
+            print("error: \(error)")
+            throw ExitCode.failure
+        }
+    }
 }

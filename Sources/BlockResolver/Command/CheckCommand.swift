@@ -25,13 +25,7 @@ struct CheckCommand: ParsableCommand {
     static let examplesShown = 20
 
     func run() throws {
-        let settings: ResolverSettings
-        do {
-            settings = try ConfigLoader().load(path: options.config)
-        } catch {
-            print("error: \(error)")
-            throw ExitCode.failure
-        }
+        let settings = try options.loadSettings()
         print("config \(options.config): OK")
         print("listen: \(settings.listen.map(\.description).joined(separator: ", "))")
         let source = settings.upstreamsFromResolvConf ? " (from /etc/resolv.conf)" : ""

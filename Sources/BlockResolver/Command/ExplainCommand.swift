@@ -34,13 +34,7 @@ struct ExplainCommand: ParsableCommand {
         case .success(let value): wire = value
         case .failure(let problem): throw ValidationError("\"\(name)\" is not a domain name: \(problem)")
         }
-        let settings: ResolverSettings
-        do {
-            settings = try ConfigLoader().load(path: options.config)
-        } catch {
-            print("error: \(error)")
-            throw ExitCode.failure
-        }
+        let settings = try options.loadSettings()
         let lists = ReportLists(settings)
         if !lists.failures.isEmpty {
             for failure in lists.failures { print("error: \(failure)") }

@@ -51,15 +51,7 @@ struct Dig {
     /// `dig @server -p port name type`, one try, with `options` such as `+tcp`, `+noedns`.
     func query(_ name: String, _ type: String = "A", _ options: [String] = []) throws -> Result {
         let dig = try TestTools.path(of: "dig", package: "bind9-dnsutils")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: dig)
-        process.arguments = ["@\(server)", "-p", "\(port)", name, type, "+tries=1", "+time=4", "+nocookie"] + options
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(output: String(decoding: data, as: UTF8.self))
+        let run = try TestTools.run(dig, ["@\(server)", "-p", "\(port)", name, type, "+tries=1", "+time=4", "+nocookie"] + options)
+        return Result(output: run.output)
     }
 }

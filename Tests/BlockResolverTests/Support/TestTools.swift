@@ -65,6 +65,20 @@ enum TestTools {
         throw Missing(description: "no free loopback port found")
     }
 
+    /// Runs `executable` with `arguments` to the end; its exit status and everything it printed.
+    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
     /// A fresh temporary folder for one test's config and lists.
     static func temporaryFolder() throws -> URL {
         let url = FileManager.default.temporaryDirectory

@@ -75,6 +75,16 @@ public struct ConfigLoader: Sendable {
             }
         }
 
+        // A resolver that forwards to itself loops every query until it times out.
+        if let looping = upstreams.first(where: { upstream in
+            listen.contains { $0.port == upstream.address.port && ($0.host == upstream.address.host
+                || ($0.host == "0.0.0.0" && upstream.address.family == .ipv4) || ($0.host == "::" && upstream.address.family == .ipv6)) }
+        }) {
+            let source = fromResolvConf ? " (taken from \(resolvConfPath) because the config names no upstreams)" : ""
+            throw reader.error(top["upstreams"] ?? top["listen"], "upstreams",
+                               "\(looping.address) is this resolver's own listen address\(source): queries would loop; name the real upstream resolvers")
+        }
+
         let timeout = try top["timeout_ms"].map { node throws(ConfigError) in
             try reader.integer(node, key: "timeout_ms", range: 10...60_000)
         } ?? 1500

@@ -45,7 +45,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testCheckExitsOneOnConfigErrorWithKeyAndLine() throws {
-        try write("c.yml", "upstreams: [\"127.0.0.1\"]\nlists:\n  - { name: a, path: a.txt, action: deny }\n")
+        try write("c.yml", "upstreams: [\"192.0.2.1\"]\nlists:\n  - { name: a, path: a.txt, action: deny }\n")
         let result = try run(["check", "--config", folder.appendingPathComponent("c.yml").path])
         XCTAssertEqual(result.status, 1, result.output)
         XCTAssertTrue(result.output.contains("c.yml:3: lists[0].action: \"deny\" is not one of block, allow"),
@@ -53,7 +53,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testCheckExitsOneOnMissingListFile() throws {
-        try write("c.yml", "upstreams: [\"127.0.0.1\"]\nlists:\n  - { name: a, path: nowhere.txt }\n")
+        try write("c.yml", "upstreams: [\"192.0.2.1\"]\nlists:\n  - { name: a, path: nowhere.txt }\n")
         let result = try run(["check", "--config", folder.appendingPathComponent("c.yml").path])
         XCTAssertEqual(result.status, 1, result.output)
         XCTAssertTrue(result.output.contains("nowhere.txt: No such file or directory"), result.output)

@@ -41,7 +41,7 @@ final class ConfigLoaderTests: XCTestCase {
     }
 
     func testDefaults() throws {
-        let settings = try parse("upstreams: [\"127.0.0.1\"]\nlists: []\n")
+        let settings = try parse("upstreams: [\"192.0.2.1\"]\nlists: []\n")
         XCTAssertEqual(settings.timeoutMilliseconds, 1500)
         XCTAssertEqual(settings.sinkhole, .init(ipv4: "0.0.0.0", ipv6: "::", ttl: 300))
         XCTAssertEqual(settings.threads, 2)
@@ -52,7 +52,7 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(error("lists: []\nupstream: [\"127.0.0.1\"]\n"),
                        "config.yml:2: upstream: unknown key; expected one of access, cache, edns_udp_size, group, listen, lists, metrics, query_log, query_timeout_ms, rate_limit, sinkhole, tcp, threads, timeout_ms, upstream_strategy, upstreams, user")
         XCTAssertTrue(error("""
-            upstreams: ["127.0.0.1"]
+            upstreams: ["192.0.2.1"]
             lists:
               - name: a
                 path: a.txt
@@ -61,9 +61,9 @@ final class ConfigLoaderTests: XCTestCase {
     }
 
     func testWrongTypesAndValuesNameKeyAndLine() {
-        XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\ntimeout_ms: fast\nlists: []\n"),
+        XCTAssertEqual(error("upstreams: [\"192.0.2.1\"]\ntimeout_ms: fast\nlists: []\n"),
                        "config.yml:2: timeout_ms: expected a whole number, got \"fast\"")
-        XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\ntimeout_ms: 0\nlists: []\n"),
+        XCTAssertEqual(error("upstreams: [\"192.0.2.1\"]\ntimeout_ms: 0\nlists: []\n"),
                        "config.yml:2: timeout_ms: 0 is out of range (10 to 60000)")
         XCTAssertEqual(error("upstreams: \"127.0.0.1\"\nlists: []\n"),
                        "config.yml:1: upstreams: expected a list (`[a, b]` or `- a` lines), got \"127.0.0.1\"")
@@ -71,22 +71,22 @@ final class ConfigLoaderTests: XCTestCase {
                        "config.yml:1: upstreams[0]: \"dns.google\" is not an IPv4 or IPv6 address (host names are not accepted)")
         XCTAssertEqual(error("upstreams: [\"127.0.0.1:99999\"]\nlists: []\n"),
                        "config.yml:1: upstreams[0]: port \"99999\" is not a number from 1 to 65535 in \"127.0.0.1:99999\"")
-        XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\nsinkhole: { ipv4: \"::\" }\nlists: []\n"),
+        XCTAssertEqual(error("upstreams: [\"192.0.2.1\"]\nsinkhole: { ipv4: \"::\" }\nlists: []\n"),
                        "config.yml:2: sinkhole.ipv4: \"::\" is not an IPv4 address")
-        XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\nlists:\n  - { name: a, path: a.txt, action: blok }\n"),
+        XCTAssertEqual(error("upstreams: [\"192.0.2.1\"]\nlists:\n  - { name: a, path: a.txt, action: blok }\n"),
                        "config.yml:3: lists[0].action: \"blok\" is not one of block, allow, monitor")
-        XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\nlists:\n  - { name: a, path: a.txt, format: csv }\n"),
+        XCTAssertEqual(error("upstreams: [\"192.0.2.1\"]\nlists:\n  - { name: a, path: a.txt, format: csv }\n"),
                        "config.yml:3: lists[0].format: \"csv\" is not one of domains, hosts, rpz")
     }
 
     func testMissingAndDuplicateListFields() {
-        XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\nlists:\n  - { path: a.txt }\n"),
+        XCTAssertEqual(error("upstreams: [\"192.0.2.1\"]\nlists:\n  - { path: a.txt }\n"),
                        "config.yml:3: lists[0].name: missing; every list needs a name")
-        XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\nlists:\n  - { name: a }\n"),
+        XCTAssertEqual(error("upstreams: [\"192.0.2.1\"]\nlists:\n  - { name: a }\n"),
                        "config.yml:3: lists[0].path: missing; every list needs a file")
-        XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\nlists:\n  - { name: a, path: a }\n  - { name: a, path: b }\n"),
+        XCTAssertEqual(error("upstreams: [\"192.0.2.1\"]\nlists:\n  - { name: a, path: a }\n  - { name: a, path: b }\n"),
                        "config.yml:4: lists[1].name: \"a\" is used by an earlier list; names must be unique")
-        XCTAssertEqual(error("upstreams: [\"127.0.0.1\"]\n"),
+        XCTAssertEqual(error("upstreams: [\"192.0.2.1\"]\n"),
                        "config.yml:1: lists: missing; name at least one list (an empty list `[]` is allowed)")
     }
 
@@ -105,5 +105,11 @@ final class ConfigLoaderTests: XCTestCase {
             """).map(\.description), ["192.0.2.53:53", "[2001:db8::53]:53"])
         XCTAssertEqual(error("lists: []\n"),
                        "config.yml: upstreams: none named and /nonexistent/resolv.conf lists no nameserver; name at least one")
+    }
+
+    func testForwardingToItselfIsRejected() {
+        XCTAssertEqual(error("listen: [\"127.0.0.1:53\"]\nupstreams: [\"127.0.0.1\"]\nlists: []\n"),
+                       "config.yml:2: upstreams: 127.0.0.1:53 is this resolver's own listen address: queries would loop; name the real upstream resolvers")
+        XCTAssertEqual(error("listen: [\"127.0.0.1:5353\"]\nupstreams: [\"127.0.0.1\"]\nlists: []\n"), "no error")
     }
 }

@@ -21,6 +21,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVERS = ["block-resolver", "unbound"]
+NOISE_PERCENT = 10
 SCENARIO_TITLES = {
     "blocked": "1 blocked",
     "cached": "2 cached allowed",
@@ -109,6 +110,15 @@ def answers_text(rcodes):
     return " ".join(f"{short.get(name, name)} {100.0 * count / total:.1f}%" for name, count in parts)
 
 
+def cache_text(case):
+    if case.hit_pct is None:
+        return "-"
+    text = f"{case.hit_pct:.2f}"
+    if case.evictions is not None:
+        text += f" ({fmt_int(case.evictions)})"
+    return text
+
+
 def merged_rcodes(rows):
     total = {}
     for row in rows:
@@ -155,6 +165,13 @@ class Case:
         else:
             self.upstream_pct = None
         self.upstream_cpu = median_of("upstream_cpu_pct")
+        hits = [row.get("cache_hits") for row in self.reps]
+        misses = [row.get("cache_misses") for row in self.reps]
+        evictions = [row.get("cache_evictions") for row in self.reps]
+        self.hit_pct = None
+        if all(isinstance(value, int) for value in hits + misses) and sum(hits) + sum(misses) > 0:
+            self.hit_pct = 100.0 * sum(hits) / (sum(hits) + sum(misses))
+        self.evictions = sum(evictions) if all(isinstance(value, int) for value in evictions) else None
         self.ran_out = any(row.get("ran_out") and row.get("run_time_s", 0) < 0.98 * row.get("duration", 0)
                            for row in self.reps)
         self.knee = knee(self.ramp, max_loss) if self.ramp else None
@@ -166,16 +183,15 @@ def command_render(arguments):
     threads_seen = sorted({row["threads"] for row in rows if row.get("kind") == "max"})
     scenarios = [name for name in ("blocked", "cached", "mix", "fresh")
                  if any(row.get("scenario") == name and row.get("kind") == "max" for row in rows)]
-    ceilings = {threads: Case(rows, "responder", threads, "ceiling", max_loss) for threads in threads_seen}
     reps = max((row.get("rep", 0) for row in rows if row.get("kind") == "max"), default=0)
 
     out = []
     out.append(f"### Results (QPS: median of {reps} runs at the knee; latency: the fixed-rate run)")
     out.append("")
     out.append("| scenario | threads | server | QPS | min-max | -q | lost / sent | rcvbuf drops | answers "
-               "| avg ms | p99 ms | RSS MiB | CPU % server / dnsperf / upstream / other | to upstream % "
-               "| block-resolver / unbound | % of C ceiling |")
-    out.append("|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+               "| avg ms | p99 ms | RSS MiB | CPU % server / dnsperf / upstream / other | cache hit % (evictions) "
+               "| to upstream % | block-resolver / unbound | % of C ceiling |")
+    out.append("|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     summary = []
 
     def latency_cells(case):
@@ -191,18 +207,21 @@ def command_render(arguments):
             f"| {case.q} | {fmt_int(case.lost)} / {fmt_int(case.sent)} | {fmt_int(case.drops)} "
             f"| {answers_text(case.rcodes)} | {avg} | {p99} | {fmt(case.rss_mib, 1)} "
             f"| {fmt(case.cpu, 0)} / {fmt(case.dnsperf_cpu, 0)} / {fmt(case.upstream_cpu, 0)} / {fmt(case.other_cpu, 0)} "
-            f"| {fmt(case.upstream_pct, 2)} | {ratio} | {ceiling_pct} |")
+            f"| {cache_text(case)} | {fmt(case.upstream_pct, 2)} | {ratio} | {ceiling_pct} |")
 
-    for threads in threads_seen:
-        ceiling = ceilings[threads]
-        if ceiling.present:
-            row_for("ceiling: C responder (any query, NXDOMAIN)", threads, "bench-responder", ceiling)
     for scenario in scenarios:
         for threads in threads_seen:
             cases = {server: Case(rows, server, threads, scenario, max_loss) for server in SERVERS}
-            ceiling = ceilings[threads]
+            ceiling = Case(rows, "responder", threads, scenario, max_loss)
+            if ceiling.present and not ceiling.latency:
+                # The responder's latency run is made once, with the first scenario.
+                ceiling.latency = next((row for row in rows if row.get("kind") == "lat"
+                                        and row.get("server") == "responder"
+                                        and row.get("threads") == threads), None)
             br, ub = cases["block-resolver"], cases["unbound"]
             ratio = f"**{br.qps / ub.qps:.2f}**" if br.present and ub.present and ub.qps else "-"
+            if ceiling.present:
+                row_for(SCENARIO_TITLES[scenario], threads, "C responder (ceiling; blocked names)", ceiling)
             for server in SERVERS:
                 case = cases[server]
                 if not case.present:
@@ -211,6 +230,15 @@ def command_render(arguments):
                 row_for(SCENARIO_TITLES[scenario], threads, server, case,
                         ratio if server == "block-resolver" else "", pct)
             summary.append((scenario, threads, br, ub, ceiling, ratio))
+
+    noisy = [row for row in rows if row.get("kind") in ("max", "lat")
+             and (row.get("other_user_cpu_pct") or 0) > NOISE_PERCENT]
+    if noisy:
+        out.append("")
+        out.append(f"**Noise: in {len(noisy)} measured run(s) other work on the machine used more than "
+                   f"{NOISE_PERCENT}% of a core** (the \"other\" CPU column): "
+                   + ", ".join(f"{row['label']} ({row['other_user_cpu_pct']:.0f}%)" for row in noisy[:12])
+                   + (" ..." if len(noisy) > 12 else "") + ". Treat those numbers with care or run again.")
 
     out.append("")
     out.append("### Ratios")

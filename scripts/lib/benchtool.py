@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Measuring helpers for scripts/bench-lists and scripts/bench-reload (standard library only).
+"""Measuring helpers for scripts/bench, scripts/bench-lists and scripts/bench-reload (standard
+library only).
 
 Subcommands:
   unbound-zones LIST OUT     valid, lower-cased, de-duplicated names of LIST as unbound
@@ -13,10 +14,11 @@ Subcommands:
   sample-rss ...             sample the RSS of a PID until killed or a duration ends
   probe ...                  paced UDP probe: alternate a blocked and an allowed name, record
                              every send and receive, check every answer
-  cpu PID                    user + system CPU seconds of PID (all threads)
   dnsperf-stats FILE         dnsperf's summary as JSON; with -v output in FILE also the
                              latency percentiles of the answered queries
   mix-queries ...            a dnsperf query file mixing cached, blocked and fresh names
+  prom-sum URL METRIC...     each METRIC summed over its label sets, from a Prometheus text
+                             endpoint (a missing metric counts 0); prints them on one line
 All waits are bounded. Queries go only to the address given (loopback in the scripts).
 """
 
@@ -528,21 +530,6 @@ def command_probe(arguments):
     return 0
 
 
-# ---------------------------------------------------------------- cpu
-
-
-def command_cpu(arguments):
-    """utime + stime of the whole process (fields 14 and 15 of /proc/PID/stat) in seconds."""
-    try:
-        with open(f"/proc/{arguments.pid}/stat") as stat:
-            text = stat.read()
-    except (FileNotFoundError, ProcessLookupError):
-        fail(f"process {arguments.pid} is gone")
-    fields = text[text.rindex(")") + 2:].split()  # the command name may hold spaces
-    ticks = os.sysconf("SC_CLK_TCK")
-    print(f"{(int(fields[11]) + int(fields[12])) / ticks:.2f}")
-
-
 # ---------------------------------------------------------------- dnsperf
 
 
@@ -629,6 +616,27 @@ def command_mix_queries(arguments):
     print(json.dumps(counters))
 
 
+def command_prom_sum(arguments):
+    """GET URL (loopback only in the scripts, 5 s timeout) and sum each metric over its labels."""
+    import urllib.request
+    try:
+        with urllib.request.urlopen(arguments.url, timeout=5) as response:
+            text = response.read().decode("utf-8", "replace")
+    except OSError as error:
+        fail(f"cannot read {arguments.url}: {error}")
+    totals = {name: 0.0 for name in arguments.metrics}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in totals:
+            try:
+                totals[name] += float(line.rsplit(" ", 1)[1])
+            except (IndexError, ValueError):
+                pass
+    print(" ".join(f"{totals[name]:.0f}" for name in arguments.metrics))
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -698,10 +706,6 @@ def main():
     sub.add_argument("--csv")
     sub.set_defaults(run=command_probe)
 
-    sub = commands.add_parser("cpu")
-    sub.add_argument("pid", type=int)
-    sub.set_defaults(run=command_cpu)
-
     sub = commands.add_parser("dnsperf-stats")
     sub.add_argument("file")
     sub.set_defaults(run=command_dnsperf_stats)
@@ -715,6 +719,11 @@ def main():
     sub.add_argument("--pattern", default="CBCCUCCBCC", help="C cached, B blocked, U fresh")
     sub.add_argument("--out", required=True)
     sub.set_defaults(run=command_mix_queries)
+
+    sub = commands.add_parser("prom-sum")
+    sub.add_argument("url")
+    sub.add_argument("metrics", nargs="+")
+    sub.set_defaults(run=command_prom_sum)
 
     arguments = parser.parse_args()
     return arguments.run(arguments) or 0

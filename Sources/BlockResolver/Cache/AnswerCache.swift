@@ -3,6 +3,8 @@ import ResolverConfig
 
 /// Forwarded answers kept as wire images, one cache per event loop.
 ///
+/// Eviction: second chance (CLOCK) over insertion order.
+///
 /// Concurrency model: none needed. Each event loop owns one cache and only that loop's queries
 /// touch it, so a hit takes no lock and no atomic; the price is that two loops may each ask the
 /// upstream once for the same name. A hit copies the stored message and patches its ID, the
@@ -17,7 +19,7 @@ final class AnswerCache {
         let dnssecOK: Bool
     }
 
-    struct Entry {
+    final class Entry {
         /// The upstream's message as received (its ID is patched per answer).
         let wire: [UInt8]
         let ttlOffsets: [Int]
@@ -27,6 +29,19 @@ final class AnswerCache {
         let expires: NIODeadline
         /// Until when it may be served stale (RFC 8767) after `expires`.
         let staleUntil: NIODeadline
+        /// Set by a hit; an entry with it set survives one eviction round (second chance), so a
+        /// popular name is not pushed out by a stream of names asked once.
+        var referenced = false
+
+        init(wire: [UInt8], ttlOffsets: [Int], ttls: [UInt32], stored: NIODeadline, expires: NIODeadline,
+             staleUntil: NIODeadline) {
+            self.wire = wire
+            self.ttlOffsets = ttlOffsets
+            self.ttls = ttls
+            self.stored = stored
+            self.expires = expires
+            self.staleUntil = staleUntil
+        }
     }
 
     private var entries: [Key: Entry] = [:]
@@ -42,6 +57,7 @@ final class AnswerCache {
     func fresh(_ key: Key, now: NIODeadline) -> Entry? {
         if let entry = entries[key], entry.expires > now {
             hits += 1
+            entry.referenced = true
             return entry
         }
         misses += 1
@@ -84,7 +100,15 @@ final class AnswerCache {
                           staleUntil: settings.serveStale ? expires + .seconds(Int64(settings.maxStaleSeconds)) : expires)
         if entries.updateValue(entry, forKey: key) == nil {
             order.append(key)
+            // Second chance (CLOCK): the oldest entry goes unless it was hit since its last turn.
+            var turns = 0
             while entries.count > settings.maxEntries, let oldest = order.popFirst() {
+                turns += 1
+                if let candidate = entries[oldest], candidate.referenced, turns <= order.count + 1 {
+                    candidate.referenced = false
+                    order.append(oldest)
+                    continue
+                }
                 if entries.removeValue(forKey: oldest) != nil { evictions += 1 }
             }
         }

@@ -127,8 +127,21 @@ final class CountingUpstream: @unchecked Sendable {
         } else {
             reply[7] = 1
             reply[9] = 0
-            reply += [0xC0, 12, 0, 1, 0, 1, UInt8(ttl >> 24), UInt8((ttl >> 16) & 0xFF), UInt8((ttl >> 8) & 0xFF),
-                      UInt8(ttl & 0xFF), 0, 4] + address
+            let ttlBytes = [UInt8(ttl >> 24), UInt8((ttl >> 16) & 0xFF), UInt8((ttl >> 8) & 0xFF), UInt8(ttl & 0xFF)]
+            reply += [0xC0, 12, 0, 1, 0, 1] + ttlBytes + [0, 4] + address
+            if dnssecOK {
+                // A signature for the A record, as a signed zone would send a DO client: type covered A,
+                // algorithm 13, 2 labels, original TTL, expiration, inception, key tag, signer ".", 64 bytes.
+                let rdata: [UInt8] = [0, 1, 13, 2] + ttlBytes + [0x7F, 0, 0, 0, 0x60, 0, 0, 0, 0x12, 0x34, 0]
+                    + [UInt8](repeating: 0xAB, count: 64)
+                reply[7] = 2
+                reply += [0xC0, 12, 0, 46, 0, 1] + ttlBytes + [UInt8(rdata.count >> 8), UInt8(rdata.count & 0xFF)] + rdata
+            }
+        }
+        if dnssecOK {
+            // EDNS in the reply with the DO bit, as a validating upstream answers.
+            reply[11] = 1
+            reply += [0, 0, 41, 0x04, 0xD0, 0, 0, 0x80, 0, 0, 0]
         }
         return (reply, seen)
     }

@@ -97,12 +97,7 @@ final class CommandLineTests: XCTestCase {
         let holder = try TestTools.freePort()
         let tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(tcp) }
-        var address = RawDNS.loopback(port: holder)
-        let listening = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(tcp, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 && listen(tcp, 1) == 0
-            }
-        }
+        let listening = RawDNS.withLoopback(port: holder) { bind(tcp, $0, $1) == 0 && listen(tcp, 1) == 0 }
         XCTAssertTrue(listening)
         try write("taken.yml", "listen: [\"127.0.0.1:\(holder)\"]\nupstreams: [\"127.0.0.1:1\"]\nlists: []\n")
         let taken = try run(["run", "--config", folder.appendingPathComponent("taken.yml").path])

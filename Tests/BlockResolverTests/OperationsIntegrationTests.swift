@@ -181,14 +181,9 @@ final class OperationsIntegrationTests: XCTestCase {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(fd) }
         RawDNS.setTimeout(fd, milliseconds: 3000)
-        var address = RawDNS.loopback(port: server.port)
         for index in 0..<20 {
             let message = RawDNS.query(id: UInt16(index), name: "slow\(index).example")
-            _ = withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, message, message.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
+            _ = RawDNS.withLoopback(port: server.port) { sendto(fd, message, message.count, 0, $0, $1) }
         }
         usleep(100_000)  // let them all reach the resolver before the signal
         server.server.signal(SIGTERM)

@@ -38,12 +38,7 @@ final class CountingUpstream: @unchecked Sendable {
                 }
             }
         } else {
-            var socketAddress = RawDNS.loopback(port: port)
-            bound = withUnsafePointer(to: &socketAddress) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-                }
-            }
+            bound = RawDNS.withLoopback(port: port) { bind(fd, $0, $1) == 0 }
         }
         if !bound { throw TestTools.Missing(description: "cannot bind the counting upstream") }
         RawDNS.setTimeout(fd, milliseconds: 200)

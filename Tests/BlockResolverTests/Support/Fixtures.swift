@@ -52,12 +52,7 @@ final class SilentUpstream {
     init() throws {
         port = try TestTools.freePort()
         fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = RawDNS.loopback(port: port)
-        let bound = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
+        let bound = RawDNS.withLoopback(port: port) { bind(fd, $0, $1) == 0 }
         if !bound { throw TestTools.Missing(description: "cannot bind the silent upstream") }
     }
 

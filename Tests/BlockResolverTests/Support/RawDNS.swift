@@ -27,6 +27,16 @@ enum RawDNS {
         return address
     }
 
+    /// Calls `body` with 127.0.0.1:`port` as a `sockaddr` and its length, for bind, connect, sendto.
+    static func withLoopback<R>(port: Int, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+        var address = loopback(port: port)
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                body($0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+    }
+
     static func setTimeout(_ fd: Int32, milliseconds: Int) {
         var timeout = timeval(tv_sec: milliseconds / 1000, tv_usec: Int((milliseconds % 1000) * 1000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -37,12 +47,7 @@ enum RawDNS {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(fd) }
         setTimeout(fd, milliseconds: milliseconds)
-        var address = loopback(port: port)
-        let sent = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                sendto(fd, message, message.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
+        let sent = withLoopback(port: port) { sendto(fd, message, message.count, 0, $0, $1) }
         guard sent == message.count else { return nil }
         var buffer = [UInt8](repeating: 0, count: 65_535)
         let got = recv(fd, &buffer, buffer.count, 0)
@@ -56,12 +61,7 @@ enum RawDNS {
         init(port: Int, timeoutMilliseconds: Int = 3000) throws {
             fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             RawDNS.setTimeout(fd, milliseconds: timeoutMilliseconds)
-            var address = RawDNS.loopback(port: port)
-            let connected = withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-                }
-            }
+            let connected = RawDNS.withLoopback(port: port) { connect(fd, $0, $1) == 0 }
             if !connected { throw TestTools.Missing(description: "cannot connect to 127.0.0.1:\(port)") }
         }
 

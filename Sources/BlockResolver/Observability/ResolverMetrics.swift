@@ -33,10 +33,7 @@ final class ResolverMetrics: Sendable {
     init() {
         registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
-        factory.durationHistogramBuckets = [
-            "dns_answer_duration_seconds": Self.answerBuckets,
-            "dns_upstream_duration_seconds": Self.answerBuckets,
-        ]
+        factory.durationHistogramBuckets = ["dns_upstream_duration_seconds": Self.answerBuckets]
         self.factory = factory
         generation = CoreMetrics.Gauge(label: "dns_policy_generation", dimensions: [], factory: factory)
         lastReloadTime = CoreMetrics.Gauge(label: "dns_last_reload_timestamp_seconds", dimensions: [], factory: factory)
@@ -45,7 +42,14 @@ final class ResolverMetrics: Sendable {
         inFlight = CoreMetrics.Gauge(label: "dns_upstream_queries_in_flight", dimensions: [], factory: factory)
     }
 
-    func loop(_ index: Int) -> LoopMetrics { LoopMetrics(loop: index, factory: factory) }
+    /// The answer-time histogram of each loop (see `AnswerTimeHistogram`), by loop label.
+    private let answerTimes = NIOLockedValueBox<[(label: String, histogram: AnswerTimeHistogram)]>([])
+
+    func loop(_ index: Int) -> LoopMetrics {
+        let histogram = AnswerTimeHistogram(bounds: Self.answerBuckets)
+        answerTimes.withLockedValue { $0.append((String(index), histogram)) }
+        return LoopMetrics(loop: index, factory: factory, answerTime: histogram)
+    }
 
     /// Entries per list and the generation of the policy now served.
     func policyLoaded(_ snapshot: PolicySnapshot) {
@@ -84,7 +88,12 @@ final class ResolverMetrics: Sendable {
     }
 
     /// The Prometheus text exposition of everything.
-    func exposition() -> [UInt8] { registry.emitToBuffer() }
+    func exposition() -> [UInt8] {
+        registry.emitToBuffer()
+            + AnswerTimeHistogram.exposition(name: "dns_answer_duration_seconds",
+                                             help: "Time from reading a query to having its answer, by event loop.",
+                                             loops: answerTimes.withLockedValue { $0 })
+    }
 }
 
 /// One upstream's metrics, updated once per try (the slow path).
@@ -100,7 +109,7 @@ final class LoopMetrics {
     private let loop: String
     /// By transport (udp, tcp) and outcome.
     private let queries: [[CoreMetrics.Counter]]
-    private let answerDuration: CoreMetrics.Timer
+    private let answerTime: AnswerTimeHistogram
     private var blockedByList: [String: CoreMetrics.Counter] = [:]
     private var monitorByList: [String: CoreMetrics.Counter] = [:]
     let cacheHits: CoreMetrics.Counter
@@ -108,7 +117,7 @@ final class LoopMetrics {
     let cacheEvictions: CoreMetrics.Counter
     let cacheEntries: CoreMetrics.Gauge
 
-    init(loop index: Int, factory: PrometheusMetricsFactory) {
+    init(loop index: Int, factory: PrometheusMetricsFactory, answerTime: AnswerTimeHistogram) {
         self.factory = factory
         loop = String(index)
         let loop = self.loop
@@ -119,7 +128,7 @@ final class LoopMetrics {
                         factory: factory)
             }
         }
-        answerDuration = CoreMetrics.Timer(label: "dns_answer_duration_seconds", dimensions: [("loop", loop)], factory: factory)
+        self.answerTime = answerTime
         cacheHits = CoreMetrics.Counter(label: "dns_cache_hits_total", dimensions: [("loop", loop)], factory: factory)
         cacheMisses = CoreMetrics.Counter(label: "dns_cache_misses_total", dimensions: [("loop", loop)], factory: factory)
         cacheEvictions = CoreMetrics.Counter(label: "dns_cache_evictions_total", dimensions: [("loop", loop)], factory: factory)
@@ -129,7 +138,7 @@ final class LoopMetrics {
     @inline(__always)
     func count(_ outcome: QueryOutcome, transport: QueryResolver.Transport, nanoseconds: Int64) {
         queries[transport == .udp ? 0 : 1][outcome.index].increment()
-        answerDuration.recordNanoseconds(nanoseconds)
+        answerTime.record(nanoseconds: nanoseconds)
     }
 
     /// Counters by list index for the policy generation `blockedGeneration`, so a blocked query

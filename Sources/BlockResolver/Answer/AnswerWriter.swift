@@ -29,12 +29,14 @@ enum AnswerWriter {
 
     /// The answer for a blocked `query`; the OPT (with the list's EDE) when the query had EDNS.
     /// `suffixOffset` is where the listed name starts inside the question name.
+    ///
+    /// Every blocked query comes through here, so the message is sized first and written with one
+    /// reserve and plain copies (`RawWriter`), not a ByteBuffer call per field.
     static func writeBlocked(_ query: Query, _ kind: Blocked, suffixOffset: Int, answer: ListAnswer,
                              into buffer: inout ByteBuffer) {
         let isIN = query.class == classIN
         var rcode: UInt8 = 0
         var withSOA = false
-        // The common case (a sinkhole address, or a SOA) is written without building an array.
         var address: [UInt8]? = nil
         var cname: [UInt8]? = nil
         var local: [[UInt8]] = []
@@ -55,27 +57,36 @@ enum AnswerWriter {
             withSOA = local.isEmpty
         }
         let answers = (address == nil ? 0 : 1) + (cname == nil ? 0 : 1) + local.count
-        writeHeader(id: query.id, flags: replyFlags(query) | UInt16(rcode), answers: UInt16(answers),
-                    authorities: withSOA ? 1 : 0, additionals: query.edns == nil ? 0 : 1, into: &buffer)
-        writeQuestion(name: query.name, type: query.type, class: query.class, into: &buffer)
-        if let cname {
-            // The landing host's address is owned by the CNAME's target, 12 bytes into that record.
-            let target = buffer.writerIndex + 12
-            buffer.writeBytes(cname)
-            if let address {
-                buffer.writeInteger(UInt16(0xC000) | UInt16(target))
-                buffer.writeBytes(address.dropFirst(2))
+        let opt = query.edns == nil ? nil : answer.opt
+        var size = 12 + query.name.count + 4 + (cname?.count ?? 0) + (address?.count ?? 0)
+        for record in local { size += record.count }
+        if withSOA { size += 2 + answer.soaAfterOwner.count }
+        size += opt?.count ?? 0
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+            var out = RawWriter(raw)
+            out.header(id: query.id, flags: replyFlags(query) | UInt16(rcode), answers: UInt16(answers),
+                       authorities: withSOA ? 1 : 0, additionals: opt == nil ? 0 : 1)
+            out.question(query.name, type: query.type, class: query.class)
+            if let cname {
+                // The landing host's address is owned by the CNAME's target, 12 bytes into that record.
+                let target = out.position + 12
+                out.bytes(cname)
+                if let address {
+                    out.uint16(0xC000 | UInt16(target))
+                    address.withUnsafeBytes { out.bytes(UnsafeRawBufferPointer(rebasing: $0.dropFirst(2))) }
+                }
+            } else if let address {
+                out.bytes(address)
             }
-        } else if let address {
-            buffer.writeBytes(address)
+            for record in local { out.bytes(record) }
+            if withSOA {
+                // Owner of the SOA: a pointer to the listed suffix of the question name (offset 12 + suffix).
+                out.uint16(0xC000 | UInt16(QueryParser.headerSize + suffixOffset))
+                out.bytes(answer.soaAfterOwner)
+            }
+            if let opt { out.bytes(opt) }
+            return out.position
         }
-        for record in local { buffer.writeBytes(record) }
-        if withSOA {
-            // Owner of the SOA: a pointer to the listed suffix of the question name (offset 12 + suffix).
-            buffer.writeInteger(UInt16(0xC000) | UInt16(QueryParser.headerSize + suffixOffset))
-            buffer.writeBytes(answer.soa.dropFirst(2))
-        }
-        if query.edns != nil { buffer.writeBytes(answer.opt) }
     }
 
     /// A reply with no records but the question (and OPT when the client used EDNS): SERVFAIL when
@@ -123,5 +134,53 @@ enum AnswerWriter {
     static func writeQuestion(name: UnsafeBufferPointer<UInt8>, type: UInt16, class: UInt16, into buffer: inout ByteBuffer) {
         buffer.writeBytes(name)
         buffer.writeMultipleIntegers(type, `class`)
+    }
+}
+
+/// Writes a message into memory already reserved for all of it (`size` computed first): plain
+/// stores and copies, with the bounds checked only in debug builds.
+struct RawWriter {
+    private let base: UnsafeMutableRawBufferPointer
+    private(set) var position = 0
+
+    init(_ base: UnsafeMutableRawBufferPointer) {
+        self.base = base
+    }
+
+    @inline(__always)
+    mutating func uint16(_ value: UInt16) {
+        assert(position + 2 <= base.count)
+        base.storeBytes(of: value.bigEndian, toByteOffset: position, as: UInt16.self)
+        position += 2
+    }
+
+    @inline(__always)
+    mutating func bytes(_ bytes: UnsafeRawBufferPointer) {
+        assert(position + bytes.count <= base.count)
+        guard let source = bytes.baseAddress, let target = base.baseAddress else { return }
+        (target + position).copyMemory(from: source, byteCount: bytes.count)
+        position += bytes.count
+    }
+
+    @inline(__always)
+    mutating func bytes(_ array: [UInt8]) {
+        array.withUnsafeBytes { bytes($0) }
+    }
+
+    @inline(__always)
+    mutating func header(id: UInt16, flags: UInt16, answers: UInt16, authorities: UInt16, additionals: UInt16) {
+        uint16(id)
+        uint16(flags)
+        uint16(1)
+        uint16(answers)
+        uint16(authorities)
+        uint16(additionals)
+    }
+
+    @inline(__always)
+    mutating func question(_ name: UnsafeBufferPointer<UInt8>, type: UInt16, class: UInt16) {
+        bytes(UnsafeRawBufferPointer(name))
+        uint16(type)
+        uint16(`class`)
     }
 }

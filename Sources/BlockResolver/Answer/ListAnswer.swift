@@ -2,8 +2,9 @@ import ResolverConfig
 
 /// The wire pieces a blocked name is answered with for one list, made by ldns once per policy
 /// (DESIGN.md: ldns writing a whole packet costs about as much as the whole per-query budget),
-/// so that a query only copies bytes.
-struct ListAnswer: Sendable {
+/// so that a query only copies bytes. A class: a blocked query takes one reference, not a copy of
+/// every field.
+final class ListAnswer: Sendable {
     /// `A` record for the sinkhole address; owner is a pointer to the question name.
     let a: [UInt8]
     /// `AAAA` record for the sinkhole address; owner is a pointer to the question name.
@@ -14,6 +15,8 @@ struct ListAnswer: Sendable {
     /// `SOA` for the authority section of NXDOMAIN/NODATA answers; the owner pointer is patched per
     /// query to the matched suffix of the question name (the listed name acts as the zone apex).
     let soa: [UInt8]
+    /// `soa` without its two-byte owner pointer, which is written per query.
+    let soaAfterOwner: [UInt8]
     /// OPT record for EDNS clients: with the list's Extended DNS Error (code and category), or
     /// plain when the list says `ede: none`.
     let opt: [UInt8]
@@ -33,6 +36,7 @@ struct ListAnswer: Sendable {
         soa = try LdnsRecord.template(
             ". \(ttl) IN SOA block-resolver.invalid. hostmaster.block-resolver.invalid. 1 3600 600 86400 \(ttl)"
         )
+        soaAfterOwner = Array(soa.dropFirst(2))
         opt = try LdnsRecord.opt(udpSize: Self.udpSize, ede: list.ede.map { (code: $0, text: list.edeText) })
         response = list.response
         localData = rules.map { rule in

@@ -80,6 +80,11 @@ final class DNSServer: Sendable {
                             .channelOption(.socketOption(.so_reuseaddr), value: 1)
                             .channelOption(.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SO_REUSEPORT)), value: 1)
                             .channelOption(.datagramVectorReadMessageCount, value: vectorReadCount)
+                            // One recvmmsg per wake-up: a read that came back short has emptied the
+                            // socket, and NIO's default of 4 would then pay for a second, empty call
+                            // (and its 32 message headers) on every lightly loaded wake-up. epoll is
+                            // level-triggered, so datagrams left over wake the loop again at once.
+                            .channelOption(.maxMessagesPerRead, value: 1)
                             .channelOption(.recvAllocator,
                                            value: FixedSizeRecvByteBufferAllocator(capacity: vectorReadCount * maxDatagram))
                             .channelInitializer { channel in

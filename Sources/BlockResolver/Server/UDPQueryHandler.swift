@@ -25,13 +25,13 @@ final class UDPQueryHandler: ChannelInboundHandler {
         case .none:
             break
         case .now(let reply):
-            context.write(Self.wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply)),
+            context.write(NIOAny(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply)),
                           promise: nil)
             pendingFlush = true
-        case .later(let future):
+        case .later(let later):
             let channel = context.channel
             let client = envelope.remoteAddress
-            future.whenSuccess { reply in
+            later.whenReady { reply in
                 guard let reply else { return }
                 channel.writeAndFlush(AddressedEnvelope(remoteAddress: client, data: reply), promise: nil)
             }

@@ -17,6 +17,14 @@ final class AnswerCache {
         let type: UInt16
         let `class`: UInt16
         let dnssecOK: Bool
+
+        /// The name as one run of bytes: the synthesized hash feeds the hasher a byte at a time.
+        func hash(into hasher: inout Hasher) {
+            name.withUnsafeBytes { hasher.combine(bytes: $0) }
+            hasher.combine(type)
+            hasher.combine(`class`)
+            hasher.combine(dnssecOK)
+        }
     }
 
     final class Entry {

@@ -103,4 +103,34 @@ final class AnswerWriterTests: XCTestCase {
         XCTAssertEqual(outcome(notify), "rcode 4")
         XCTAssertEqual(outcome(Array(Self.plainQuery.prefix(20))), "rcode 1")
     }
+
+    /// The spliced upstream query is the message ldns makes for the same question, byte for byte,
+    /// for every combination of DO and CD, and it is exactly what the test expects on the wire.
+    func testUpstreamQueryEqualsTheOneLdnsMakes() throws {
+        let builder = try UpstreamQueryBuilder(udpSize: 1232)
+        let names: [[UInt8]] = [[0], Array("\u{3}www\u{6}PayPal\u{3}com\u{0}".utf8),
+                                Array(repeating: 0, count: 0) + [63] + Array(repeating: UInt8(ascii: "a"), count: 63) + [0]]
+        for name in names {
+            for type: UInt16 in [1, 28, 255] {
+                for dnssecOK in [false, true] {
+                    for checkingDisabled in [false, true] {
+                        let question = Question(name: name, type: type, class: 1)
+                        var byLdns = try UpstreamQueryBuilder.ldnsQuery(question, dnssecOK: dnssecOK,
+                                                                         checkingDisabled: checkingDisabled, udpSize: 1232)
+                        byLdns[0] = 0
+                        byLdns[1] = 0
+                        XCTAssertEqual(builder.query(question, dnssecOK: dnssecOK, checkingDisabled: checkingDisabled),
+                                       byLdns, "\(name) \(type) DO=\(dnssecOK) CD=\(checkingDisabled)")
+                    }
+                }
+            }
+        }
+        let query = builder.query(Question(name: Array("\u{3}www\u{6}paypal\u{3}com\u{0}".utf8), type: 1, class: 1),
+                                  dnssecOK: true, checkingDisabled: false)
+        XCTAssertEqual(query, Self.hex("""
+            0000 0100 0001 0000 0000 0001 03777777 067061797061 6c 03636f6d 00 0001 0001
+            00 0029 04d0 00008000 0000
+            """))
+    }
 }
+

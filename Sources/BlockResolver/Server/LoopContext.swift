@@ -11,7 +11,7 @@ final class LoopContext: @unchecked Sendable {
     let eventLoop: EventLoop
     let cache = AnswerCache()
     /// Forwards in flight by cache key; later identical misses wait on the same future.
-    var pending: [AnswerCache.Key: EventLoopFuture<UpstreamPool.Answer>] = [:]
+    var pending: [AnswerCache.Key: PendingForward] = [:]
     let limiter = RateLimiter()
     let connections = TCPConnectionRegistry()
     /// UDP sockets for this loop's upstream queries.

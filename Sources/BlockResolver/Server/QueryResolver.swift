@@ -13,8 +13,8 @@ final class QueryResolver: Sendable {
     enum Response {
         case none
         case now(ByteBuffer)
-        /// Forwarded; the future completes on the listener's event loop (nil: send nothing).
-        case later(EventLoopFuture<ByteBuffer?>)
+        /// Forwarded; the reply comes on the listener's event loop (nil: send nothing).
+        case later(LaterReply)
     }
 
     let store: PolicyStore
@@ -75,15 +75,16 @@ final class QueryResolver: Sendable {
     private func answer(_ query: Query, transport: Transport, client: SocketAddress?, context: LoopContext,
                         allocator: ByteBufferAllocator, started: NIODeadline) -> (Response, QueryOutcome, Int?) {
         let snapshot = context.snapshot ?? store.current
-        let settings = snapshot.settings
-        if !Self.isAllowed(client, settings.accessAllow) {
+        // Read through `snapshot` field by field: a copy of the whole settings value would retain
+        // every string and array in it on each query.
+        if !Self.isAllowed(client, snapshot.settings.accessAllow) {
             return (.now(empty(query, rcode: 5, opt: snapshot.parts.common.prohibitedOPT, snapshot: snapshot,
                                allocator: allocator)), .refused, nil)
         }
-        if transport == .udp && settings.rateLimit.perClientQPS > 0
-            && !context.limiter.allow(client, qps: settings.rateLimit.perClientQPS, burst: settings.rateLimit.burst,
-                                      now: started) {
-            switch settings.rateLimit.action {
+        if transport == .udp && snapshot.settings.rateLimit.perClientQPS > 0
+            && !context.limiter.allow(client, qps: snapshot.settings.rateLimit.perClientQPS,
+                                      burst: snapshot.settings.rateLimit.burst, now: started) {
+            switch snapshot.settings.rateLimit.action {
             case .drop: return (.none, .ratelimited, nil)
             case .truncate: return (.now(Verdict.truncated(query, snapshot: snapshot, allocator: allocator)), .ratelimited, nil)
             }
@@ -119,7 +120,7 @@ final class QueryResolver: Sendable {
                                       opt: query.edns == nil ? nil : snapshot.parts.common.plainOPT, into: &buffer)
             return (.now(buffer), .any, nil)
         }
-        let limit = transport == .udp ? Self.udpLimit(query, settings: settings) : Int(UInt16.max)
+        let limit = transport == .udp ? Self.udpLimit(query, ednsUDPSize: snapshot.settings.ednsUDPSize) : Int(UInt16.max)
         let cacheKey = key ?? AnswerCache.Key(name: Array(query.name).map(asciiLower), type: query.type,
                                                class: query.class, dnssecOK: query.edns?.dnssecOK ?? false)
         if let entry = context.cache.fresh(cacheKey, now: started) {
@@ -141,23 +142,74 @@ final class QueryResolver: Sendable {
     private func forward(_ query: Query, key: AnswerCache.Key, limit: Int, snapshot: PolicySnapshot,
                          context: LoopContext, allocator: ByteBufferAllocator, transport: Transport,
                          client: SocketAddress?, started: NIODeadline) -> (Response, QueryOutcome, Int?) {
-        let upstream: EventLoopFuture<UpstreamPool.Answer>
-        if let waiting = context.pending[key] {
-            upstream = waiting
+        let waiting: PendingForward
+        let isFirst: Bool
+        if let pending = context.pending[key] {
+            waiting = pending
+            isFirst = false
         } else {
             if inFlight.loadThenWrappingIncrement(ordering: .relaxed) >= maxInFlight {
                 inFlight.wrappingDecrement(ordering: .relaxed)
                 return (.now(empty(query, rcode: 2, opt: snapshot.parts.common.plainOPT, snapshot: snapshot,
                                    allocator: allocator)), .servfail, nil)
             }
-            let question = Question(query)
-            upstream = snapshot.parts.upstreams.forward(question, dnssecOK: query.edns?.dnssecOK ?? false,
-                                                        checkingDisabled: query.checkingDisabled,
-                                                        on: context.eventLoop, sockets: context.upstreamSockets,
-                                                        logger: logger)
-            context.pending[key] = upstream
+            waiting = PendingForward()
+            context.pending[key] = waiting
+            isFirst = true
+        }
+        // Everything the reply needs from `query`, copied: the parsed query is gone by then.
+        let id = query.id
+        let name = Array(query.name)
+        let flags = AnswerWriter.replyFlags(query)
+        let type = query.type
+        let qclass = query.class
+        let hasEDNS = query.edns != nil
+        let common = snapshot.parts.common
+        let serveStale = snapshot.settings.cache.serveStale
+        let logger = self.logger
+        let later = LaterReply()
+        waiting.add { result in
+            let reply: ByteBuffer
+            let outcome: QueryOutcome
+            switch result {
+            case .success(let answer):
+                var message = answer.message
+                message.setInteger(id, at: message.readerIndex)
+                message.setBytes(name, at: message.readerIndex + 12)  // the client's letter case
+                reply = Self.fit(message, id: id, flags: flags, name: name, type: type, class: qclass,
+                                 hasEDNS: hasEDNS, limit: limit, common: common)
+                outcome = reply.readableBytes == message.readableBytes ? .forwarded : .truncated
+            case .failure(let error):
+                if serveStale, let entry = context.cache.stale(key, now: .now()) {
+                    logger.debug("serving stale", metadata: ["name": "\(DomainName.presentation(ofWire: name))"])
+                    let stale = name.withUnsafeBufferPointer { name in
+                        AnswerCache.answer(entry, id: id, question: name, now: .now(), staleTTL: Self.staleTTL,
+                                           allocator: allocator)
+                    }
+                    reply = Self.fit(stale, id: id, flags: flags, name: name, type: type, class: qclass,
+                                     hasEDNS: hasEDNS, limit: limit, common: common)
+                    outcome = .stale
+                } else {
+                    logger.debug("upstreams failed", metadata: ["name": "\(DomainName.presentation(ofWire: name))",
+                                                                "error": "\(error)"])
+                    var servfail = allocator.buffer(capacity: 12 + name.count + 4 + 40)
+                    AnswerWriter.writeEmpty(id: id, flags: flags, rcode: 2,
+                                            question: Question(name: name, type: type, class: qclass),
+                                            opt: hasEDNS ? common.unreachableOPT : nil, into: &servfail)
+                    reply = servfail
+                    outcome = .servfail
+                }
+            }
+            context.observe(outcome, transport: transport, started: started, reply: reply,
+                            details: QueryDetails(client: client, name: name, type: type, list: nil))
+            later.complete(reply)
+        }
+        // Started only now that this client waits: the upstreams may fail before `forward` returns.
+        if isFirst {
             let cacheSettings = snapshot.settings.cache
-            upstream.whenComplete { result in
+            snapshot.parts.upstreams.forward(Question(query), dnssecOK: query.edns?.dnssecOK ?? false,
+                                             checkingDisabled: query.checkingDisabled, on: context.eventLoop,
+                                             sockets: context.upstreamSockets, logger: logger) { result in
                 self.inFlight.wrappingDecrement(ordering: .relaxed)
                 context.pending.removeValue(forKey: key)
                 if case .success(let answer) = result {
@@ -167,46 +219,8 @@ final class QueryResolver: Sendable {
                     context.metrics.cacheEvictions.increment(by: Int64(context.cache.evictions - evicted))
                     context.metrics.cacheEntries.record(context.cache.count)
                 }
+                waiting.complete(result)
             }
-        }
-        // Everything the reply needs from `query`, copied: the parsed query is gone by then.
-        let id = query.id
-        let name = Array(query.name)
-        let flags = AnswerWriter.replyFlags(query)
-        let question = Question(query)
-        let hasEDNS = query.edns != nil
-        let common = snapshot.parts.common
-        let serveStale = snapshot.settings.cache.serveStale
-        let logger = self.logger
-        let type = query.type
-        let observed = upstream.map { answer -> (ByteBuffer?, QueryOutcome) in
-            var reply = answer.message
-            reply.setInteger(id, at: reply.readerIndex)
-            reply.setBytes(name, at: reply.readerIndex + 12)  // the client's letter case
-            let fitted = Self.fit(reply, id: id, flags: flags, question: question, hasEDNS: hasEDNS, limit: limit,
-                                  common: common)
-            return (fitted, fitted.readableBytes == reply.readableBytes ? .forwarded : .truncated)
-        }.flatMapErrorThrowing { error -> (ByteBuffer?, QueryOutcome) in
-            if serveStale, let entry = context.cache.stale(key, now: .now()) {
-                logger.debug("serving stale", metadata: ["name": "\(DomainName.presentation(ofWire: name))"])
-                let stale = name.withUnsafeBufferPointer { name in
-                    AnswerCache.answer(entry, id: id, question: name, now: .now(), staleTTL: Self.staleTTL,
-                                       allocator: allocator)
-                }
-                return (Self.fit(stale, id: id, flags: flags, question: question, hasEDNS: hasEDNS, limit: limit,
-                                 common: common), .stale)
-            }
-            logger.debug("upstreams failed", metadata: ["name": "\(DomainName.presentation(ofWire: name))",
-                                                        "error": "\(error)"])
-            var servfail = allocator.buffer(capacity: 12 + name.count + 4 + 40)
-            AnswerWriter.writeEmpty(id: id, flags: flags, rcode: 2, question: question,
-                                    opt: hasEDNS ? common.unreachableOPT : nil, into: &servfail)
-            return (servfail, .servfail)
-        }
-        let later = observed.map { reply, outcome -> ByteBuffer? in
-            context.observe(outcome, transport: transport, started: started, reply: reply,
-                            details: QueryDetails(client: client, name: name, type: type, list: nil))
-            return reply
         }
         return (.later(later), .forwarded, nil)
     }
@@ -217,20 +231,21 @@ final class QueryResolver: Sendable {
         reply.readableBytes <= limit ? reply : Verdict.truncated(query, snapshot: snapshot, allocator: allocator)
     }
 
-    private static func fit(_ reply: ByteBuffer, id: UInt16, flags: UInt16, question: Question, hasEDNS: Bool,
-                            limit: Int, common: CommonAnswers) -> ByteBuffer {
+    private static func fit(_ reply: ByteBuffer, id: UInt16, flags: UInt16, name: [UInt8], type: UInt16,
+                            class qclass: UInt16, hasEDNS: Bool, limit: Int, common: CommonAnswers) -> ByteBuffer {
         if reply.readableBytes <= limit { return reply }
-        var truncated = ByteBufferAllocator().buffer(capacity: 12 + question.name.count + 4 + 11)
-        AnswerWriter.writeEmpty(id: id, flags: flags | AnswerWriter.flagTC, rcode: 0, question: question,
+        var truncated = ByteBufferAllocator().buffer(capacity: 12 + name.count + 4 + 11)
+        AnswerWriter.writeEmpty(id: id, flags: flags | AnswerWriter.flagTC, rcode: 0,
+                                question: Question(name: name, type: type, class: qclass),
                                 opt: hasEDNS ? common.plainOPT : nil, into: &truncated)
         return truncated
     }
 
     /// The largest UDP answer this client gets: its EDNS size (at least 512) capped by
     /// `edns_udp_size`, or 512 without EDNS.
-    static func udpLimit(_ query: Query, settings: ResolverSettings) -> Int {
+    static func udpLimit(_ query: Query, ednsUDPSize: Int) -> Int {
         guard let edns = query.edns else { return 512 }
-        return min(max(512, Int(edns.udpSize)), settings.ednsUDPSize)
+        return min(max(512, Int(edns.udpSize)), ednsUDPSize)
     }
 
     private func empty(_ query: Query, rcode: UInt8, opt: [UInt8], snapshot: PolicySnapshot,
@@ -267,6 +282,47 @@ final class QueryResolver: Sendable {
             let clientText = client?.ipAddress ?? "-"
             logger.info("action=monitor list=\(list) name=\(DomainName.presentation(ofWire: name)) client=\(clientText)",
                         metadata: ["entry": "\(entry)"])
+        }
+    }
+}
+
+/// The clients waiting on one upstream query (identical misses on one loop share it). Confined to
+/// its loop, like `LoopContext`.
+final class PendingForward: @unchecked Sendable {
+    private var waiters: [(Result<UpstreamPool.Answer, Error>) -> Void] = []
+
+    func add(_ waiter: @escaping (Result<UpstreamPool.Answer, Error>) -> Void) {
+        waiters.append(waiter)
+    }
+
+    func complete(_ result: Result<UpstreamPool.Answer, Error>) {
+        let waiting = waiters
+        waiters = []
+        for waiter in waiting { waiter(result) }
+    }
+}
+
+/// A reply that comes later (a forwarded query), without a promise and future per query: the
+/// listener says where it goes with `whenReady` right after `respond` returns. Confined to the
+/// listener's loop.
+final class LaterReply: @unchecked Sendable {
+    private var sink: ((ByteBuffer?) -> Void)?
+    private var done = false
+    private var value: ByteBuffer?
+
+    /// Calls `body` with the reply (nil: nothing to send) once it exists.
+    func whenReady(_ body: @escaping (ByteBuffer?) -> Void) {
+        if done { body(value); value = nil } else { sink = body }
+    }
+
+    func complete(_ reply: ByteBuffer?) {
+        guard !done else { return }
+        done = true
+        if let sink {
+            self.sink = nil
+            sink(reply)
+        } else {
+            value = reply
         }
     }
 }

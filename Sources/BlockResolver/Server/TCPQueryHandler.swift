@@ -58,13 +58,13 @@ final class TCPQueryHandler: ChannelInboundHandler {
             break
         case .now(let reply):
             write(reply, context: context)
-        case .later(let future):
+        case .later(let later):
             pending += 1
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            future.whenComplete { result in
+            later.whenReady { reply in
                 let (handler, context) = bound.value
                 handler.pending -= 1
-                if case .success(let reply?) = result, context.channel.isActive {
+                if let reply, context.channel.isActive {
                     handler.write(reply, context: context)
                 }
                 handler.updateReading(context: context)

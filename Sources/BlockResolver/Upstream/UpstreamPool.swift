@@ -32,6 +32,7 @@ final class UpstreamPool: Sendable {
     let timeout: TimeAmount
     let deadline: TimeAmount
     let udpSize: UInt16
+    let queries: UpstreamQueryBuilder
     private let turn = ManagedAtomic<Int>(0)
 
     /// How long a down upstream is skipped before live queries try it again.
@@ -48,6 +49,7 @@ final class UpstreamPool: Sendable {
         timeout = .milliseconds(Int64(settings.timeoutMilliseconds))
         deadline = .milliseconds(Int64(settings.queryTimeoutMilliseconds))
         udpSize = UInt16(settings.ednsUDPSize)
+        queries = try UpstreamQueryBuilder(udpSize: udpSize)
     }
 
     /// The upstreams in the order this query tries them: by strategy, then down ones last.
@@ -73,59 +75,78 @@ final class UpstreamPool: Sendable {
         return up + indices.filter { targets[$0].health.isDown(now: now) }
     }
 
-    /// Sends `question` upstream (a query made by ldns with the client's DO and CD bits) and
-    /// returns the reply as the upstream sent it, with our ID in it.
+    /// Sends `question` upstream (`UpstreamQueryBuilder`: RD, the client's DO and CD) and calls
+    /// `completion` once, on `eventLoop`, with the reply as the upstream sent it (our ID in it) or
+    /// the failure of every try.
+    ///
+    /// Written with callbacks rather than future combinators: a cache miss is the slow path, but
+    /// each future allocated and released costs about as much as answering a blocked name.
+    func forward(_ question: Question, dnssecOK: Bool, checkingDisabled: Bool, on eventLoop: EventLoop,
+                 sockets: UpstreamSocketPool? = nil, logger: Logger,
+                 completion: @escaping (Result<Answer, Error>) -> Void) {
+        let query = queries.query(question, dnssecOK: dnssecOK, checkingDisabled: checkingDisabled)
+        let now = NIODeadline.now()
+        attempt(order(now: now)[...], query: query, question: question, deadline: now + deadline, reasons: [],
+                on: eventLoop, sockets: sockets, logger: logger, completion: completion)
+    }
+
+    /// The same as a future, for callers off the query path.
     func forward(_ question: Question, dnssecOK: Bool, checkingDisabled: Bool, on eventLoop: EventLoop,
                  sockets: UpstreamSocketPool? = nil, logger: Logger) -> EventLoopFuture<Answer> {
-        let query: [UInt8]
-        do {
-            query = try QueryBuilder.upstreamQuery(question, dnssecOK: dnssecOK, checkingDisabled: checkingDisabled,
-                                                   udpSize: udpSize)
-        } catch {
-            return eventLoop.makeFailedFuture(error)
-        }
-        let now = NIODeadline.now()
-        return attempt(order(now: now)[...], query: query, question: question, deadline: now + deadline, reasons: [],
-                       on: eventLoop, sockets: sockets, logger: logger)
+        let promise = eventLoop.makePromise(of: Answer.self)
+        forward(question, dnssecOK: dnssecOK, checkingDisabled: checkingDisabled, on: eventLoop, sockets: sockets,
+                logger: logger) { promise.completeWith($0) }
+        return promise.futureResult
     }
 
     private func attempt(_ remaining: ArraySlice<Int>, query: [UInt8], question: Question, deadline: NIODeadline,
-                         reasons: [String], on eventLoop: EventLoop, sockets: UpstreamSocketPool?,
-                         logger: Logger) -> EventLoopFuture<Answer> {
+                         reasons: [String], on eventLoop: EventLoop, sockets: UpstreamSocketPool?, logger: Logger,
+                         completion: @escaping (Result<Answer, Error>) -> Void) {
         let now = NIODeadline.now()
         guard let index = remaining.first, deadline > now else {
             let why = remaining.isEmpty ? reasons : reasons + ["query deadline reached"]
-            return eventLoop.makeFailedFuture(UpstreamError.all(why))
+            return completion(.failure(UpstreamError.all(why)))
         }
         let target = targets[index]
         let budget = min(timeout, deadline - now)
-        let started = NIODeadline.now()
-        return exchange(query, question: question, target: target, overTCP: target.tcpOnly, budget: budget,
-                        on: eventLoop, sockets: sockets)
-            .flatMap { answer -> EventLoopFuture<Answer> in
-                guard answer.reply.truncated, !target.tcpOnly else { return eventLoop.makeSucceededFuture(answer) }
+        let started = now
+        let succeeded = { (answer: Answer) in
+            let latency = NIODeadline.now() - started
+            target.health.recordSuccess(latency: latency)
+            target.metrics?.queries.increment()
+            target.metrics?.duration.recordNanoseconds(latency.nanoseconds)
+            completion(.success(answer))
+        }
+        let failed = { (error: Error) in
+            target.metrics?.queries.increment()
+            target.metrics?.failures.increment()
+            if target.health.recordFailure(now: NIODeadline.now(), downFor: Self.downTime) {
+                logger.warning("upstream marked down", metadata: ["upstream": "\(target.name)", "error": "\(error)"])
+                self.probe(index, on: eventLoop, logger: logger, delay: .seconds(1))
+            }
+            self.attempt(remaining.dropFirst(), query: query, question: question, deadline: deadline,
+                         reasons: reasons + ["\(target.name): \(error)"], on: eventLoop, sockets: sockets,
+                         logger: logger, completion: completion)
+        }
+        exchange(query, question: question, target: target, overTCP: target.tcpOnly, budget: budget, on: eventLoop,
+                 sockets: sockets) { result in
+            switch result {
+            case .success(let answer) where answer.reply.truncated && !target.tcpOnly:
+                // Truncated over UDP: the same upstream again over TCP.
                 let left = deadline - NIODeadline.now()
-                return self.exchange(query, question: question, target: target, overTCP: true,
-                                     budget: min(self.timeout, max(.milliseconds(1), left)), on: eventLoop)
-            }
-            .map { answer in
-                let latency = NIODeadline.now() - started
-                target.health.recordSuccess(latency: latency)
-                target.metrics?.queries.increment()
-                target.metrics?.duration.recordNanoseconds(latency.nanoseconds)
-                return answer
-            }
-            .flatMapError { error in
-                target.metrics?.queries.increment()
-                target.metrics?.failures.increment()
-                if target.health.recordFailure(now: NIODeadline.now(), downFor: Self.downTime) {
-                    logger.warning("upstream marked down", metadata: ["upstream": "\(target.name)", "error": "\(error)"])
-                    self.probe(index, on: eventLoop, logger: logger, delay: .seconds(1))
+                self.exchange(query, question: question, target: target, overTCP: true,
+                              budget: min(self.timeout, max(.milliseconds(1), left)), on: eventLoop) { result in
+                    switch result {
+                    case .success(let answer): succeeded(answer)
+                    case .failure(let error): failed(error)
+                    }
                 }
-                return self.attempt(remaining.dropFirst(), query: query, question: question, deadline: deadline,
-                                    reasons: reasons + ["\(target.name): \(error)"], on: eventLoop, sockets: sockets,
-                                    logger: logger)
+            case .success(let answer):
+                succeeded(answer)
+            case .failure(let error):
+                failed(error)
             }
+        }
     }
 
     /// Asks a down upstream for the root's NS now and then, until it answers.
@@ -134,12 +155,11 @@ final class UpstreamPool: Sendable {
         guard target.health.probing.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
         else { return }
         let root = Question(name: [0], type: 2, class: 1)
-        guard let query = try? QueryBuilder.upstreamQuery(root, dnssecOK: false, checkingDisabled: false, udpSize: udpSize)
-        else { return }
+        let query = queries.query(root, dnssecOK: false, checkingDisabled: false)
         eventLoop.scheduleTask(in: delay) {
             let started = NIODeadline.now()
             self.exchange(query, question: root, target: target, overTCP: target.tcpOnly, budget: self.timeout,
-                          on: eventLoop).whenComplete { result in
+                          on: eventLoop) { result in
                 target.health.probing.store(false, ordering: .relaxed)
                 switch result {
                 case .success:
@@ -156,10 +176,11 @@ final class UpstreamPool: Sendable {
     /// One query to one upstream, bounded by `budget`: over UDP on a socket of the loop's pool
     /// when there is one, else (TCP, or no pool yet) over a fresh socket of its own.
     private func exchange(_ query: [UInt8], question: Question, target: Target, overTCP: Bool, budget: TimeAmount,
-                          on eventLoop: EventLoop, sockets: UpstreamSocketPool? = nil) -> EventLoopFuture<Answer> {
+                          on eventLoop: EventLoop, sockets: UpstreamSocketPool? = nil,
+                          completion: @escaping (Result<Answer, Error>) -> Void) {
         if !overTCP, let sockets, sockets.eventLoop === eventLoop,
-           let answer = sockets.send(query, question: question, to: target.address, budget: budget) {
-            return answer
+           sockets.send(query, question: question, to: target.address, budget: budget, completion: completion) {
+            return
         }
         let id = UInt16.random(in: 0...UInt16.max)
         var buffer = ByteBufferAllocator().buffer(bytes: query)
@@ -203,10 +224,12 @@ final class UpstreamPool: Sendable {
                 }
         }
         channel.whenFailure { promise.fail($0) }
-        promise.futureResult.whenComplete { _ in
+        // The promise completes on `eventLoop`, where `completion` belongs.
+        let bound = NIOLoopBound(completion, eventLoop: eventLoop)
+        promise.futureResult.whenComplete { result in
             timer.cancel()
             channel.whenSuccess { $0.close(promise: nil) }
+            bound.value(result)
         }
-        return promise.futureResult
     }
 }

@@ -19,14 +19,37 @@ final class UpstreamSocketPool: @unchecked Sendable {
         var channel: Channel?
         var uses = 0
         var opened = NIODeadline.now()
-        var pending: [UInt16: Waiting] = [:]
+        var pending: [UInt16: Exchange] = [:]
         var replacing = false
     }
 
-    struct Waiting {
+    /// One query waiting on a slot for its reply, and its timer. Confined to the pool's loop; the
+    /// timer is a scheduled callback (no promise or future per query).
+    final class Exchange: NIOScheduledCallbackHandler, @unchecked Sendable {
+        let id: UInt16
         let question: Question
         let upstream: SocketAddress
-        let promise: EventLoopPromise<UpstreamPool.Answer>
+        unowned let slot: Slot
+        let ipv6: Bool
+        unowned let pool: UpstreamSocketPool
+        var timer: NIOScheduledCallback?
+        let completion: (Result<UpstreamPool.Answer, Error>) -> Void
+
+        init(id: UInt16, question: Question, upstream: SocketAddress, slot: Slot, ipv6: Bool, pool: UpstreamSocketPool,
+             completion: @escaping (Result<UpstreamPool.Answer, Error>) -> Void) {
+            self.id = id
+            self.question = question
+            self.upstream = upstream
+            self.slot = slot
+            self.ipv6 = ipv6
+            self.pool = pool
+            self.completion = completion
+        }
+
+        func handleScheduledCallback(eventLoop: some EventLoop) {
+            timer = nil
+            pool.finish(self, with: .failure(UpstreamError.timeout))
+        }
     }
 
     let eventLoop: EventLoop
@@ -68,39 +91,55 @@ final class UpstreamSocketPool: @unchecked Sendable {
             .recover { _ in slot.replacing = false }  // no IPv6 here, or out of descriptors: the slot stays unused
     }
 
-    /// Sends `message` (whose first two bytes are replaced by a fresh ID) to `upstream`, or
-    /// returns nil when no socket of that family is ready (the caller opens one of its own).
-    func send(_ message: [UInt8], question: Question, to upstream: SocketAddress,
-              budget: TimeAmount) -> EventLoopFuture<UpstreamPool.Answer>? {
+    /// Sends `message` (whose first two bytes are replaced by a fresh ID) to `upstream` and calls
+    /// `completion` once, on this loop, with the reply or the failure (timeout after `budget`).
+    /// Returns false, without calling `completion`, when no socket of that family is ready (the
+    /// caller opens one of its own).
+    func send(_ message: [UInt8], question: Question, to upstream: SocketAddress, budget: TimeAmount,
+              completion: @escaping (Result<UpstreamPool.Answer, Error>) -> Void) -> Bool {
         let ipv6: Bool
         switch upstream {
         case .v6: ipv6 = true
         default: ipv6 = false
         }
-        guard let family = slots[ipv6] else { return nil }
-        let ready = family.filter { $0.channel != nil && !$0.replacing }
-        guard let slot = ready.randomElement(), let channel = slot.channel else { return nil }
+        guard let family = slots[ipv6], let slot = Self.readySlot(family), let channel = slot.channel else { return false }
         var candidate = UInt16.random(in: 0...UInt16.max)
         while slot.pending[candidate] != nil { candidate = UInt16.random(in: 0...UInt16.max) }
         let id = candidate
-        let promise = eventLoop.makePromise(of: UpstreamPool.Answer.self)
-        slot.pending[id] = Waiting(question: question, upstream: upstream, promise: promise)
+        let exchange = Exchange(id: id, question: question, upstream: upstream, slot: slot, ipv6: ipv6, pool: self,
+                                completion: completion)
+        slot.pending[id] = exchange
         slot.uses += 1
-        var buffer = channel.allocator.buffer(bytes: message)
+        exchange.timer = try? eventLoop.assumeIsolated().scheduleCallback(in: budget, handler: exchange)
+        var buffer = channel.allocator.buffer(capacity: message.count)
+        buffer.writeBytes(message)
         buffer.setInteger(id, at: 0)
-        let timer = eventLoop.scheduleTask(in: budget) { [weak slot] in
-            slot?.pending.removeValue(forKey: id)
-            promise.fail(UpstreamError.timeout)
+        // Without a write promise: a UDP send fails only locally (no route, buffer full), and then
+        // the timer moves the query on to the next upstream.
+        channel.writeAndFlush(AddressedEnvelope(remoteAddress: upstream, data: buffer), promise: nil)
+        return true
+    }
+
+    /// A random slot with an open socket that is not being replaced, without building a list.
+    private static func readySlot(_ family: [Slot]) -> Slot? {
+        guard !family.isEmpty else { return nil }
+        let start = Int.random(in: 0..<family.count)
+        for step in 0..<family.count {
+            let slot = family[(start + step) % family.count]
+            if slot.channel != nil && !slot.replacing { return slot }
         }
-        channel.writeAndFlush(AddressedEnvelope(remoteAddress: upstream, data: buffer)).whenFailure { error in
-            slot.pending.removeValue(forKey: id)
-            promise.fail(error)
-        }
-        promise.futureResult.whenComplete { _ in
-            timer.cancel()
-            self.retireIfDue(slot, ipv6: ipv6)
-        }
-        return promise.futureResult
+        return nil
+    }
+
+    /// Ends `exchange` (reply, timeout) exactly once.
+    fileprivate func finish(_ exchange: Exchange, with result: Result<UpstreamPool.Answer, Error>) {
+        let slot = exchange.slot
+        guard slot.pending[exchange.id] === exchange else { return }
+        slot.pending.removeValue(forKey: exchange.id)
+        exchange.timer?.cancel()
+        exchange.timer = nil
+        exchange.completion(result)
+        retireIfDue(slot, ipv6: exchange.ipv6)
     }
 
     /// Replaces a socket that has served enough queries or is old, once nothing waits on it.
@@ -117,16 +156,15 @@ final class UpstreamSocketPool: @unchecked Sendable {
     /// A datagram arrived on `slot`'s socket: complete the query it answers, if any.
     fileprivate func received(_ envelope: AddressedEnvelope<ByteBuffer>, on slot: Slot) {
         guard let id = envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt16.self),
-              let waiting = slot.pending[id], waiting.upstream == envelope.remoteAddress
+              let exchange = slot.pending[id], exchange.upstream == envelope.remoteAddress
         else { return }
         let reply = envelope.data.withUnsafeReadableBytes { bytes in
-            ReplyParser.check(bytes, id: id, question: waiting.question)
+            ReplyParser.check(bytes, id: id, question: exchange.question)
         }
         guard let reply else { return }  // a spoofed or stale datagram: keep waiting for the real one
-        slot.pending.removeValue(forKey: id)
         // Copy: the datagram is a slice of the socket's 64 KiB receive buffer.
         let message = ByteBufferAllocator().buffer(bytes: envelope.data.readableBytesView)
-        waiting.promise.succeed(UpstreamPool.Answer(message: message, reply: reply))
+        finish(exchange, with: .success(UpstreamPool.Answer(message: message, reply: reply)))
     }
 
     /// Closes every socket (shutdown).
@@ -135,6 +173,9 @@ final class UpstreamSocketPool: @unchecked Sendable {
             for slot in self.slots.values.joined() {
                 slot.channel?.close(promise: nil)
                 slot.channel = nil
+                for exchange in Array(slot.pending.values) {
+                    self.finish(exchange, with: .failure(UpstreamError.closedWithoutAnswer))
+                }
             }
         }
     }

@@ -38,9 +38,11 @@ enum LdnsRecord {
     /// Wire form of an OPT record (RFC 6891) advertising `udpSize`, carrying an Extended DNS
     /// Error option (RFC 8914) when `ede` is given. Built by serialising an ldns packet with only
     /// EDNS set and taking what follows its 12-byte header.
-    static func opt(udpSize: UInt16, ede: (code: UInt16, text: String)?) throws(LdnsError) -> [UInt8] {
+    static func opt(udpSize: UInt16, ede: (code: UInt16, text: String)?, dnssecOK: Bool = false) throws(LdnsError)
+        -> [UInt8] {
         let packet = try LdnsPacket()
         ldns_pkt_set_edns_udp_size(packet.pointer, udpSize)
+        if dnssecOK { ldns_pkt_set_edns_do(packet.pointer, 1) }
         if let ede {
             var payload: [UInt8] = [UInt8(ede.code >> 8), UInt8(ede.code & 0xFF)]
             payload += Array(Self.prefix(ede.text, utf8Bytes: 300).utf8)

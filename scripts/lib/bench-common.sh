@@ -86,8 +86,8 @@ bench_build() {
     fi
     command -v swift >/dev/null 2>&1 || bench_die "the Swift toolchain (swift) is not on PATH"
     scripts/install-deps libldns-dev pkg-config
-    bench_log "building release (swift build -c release --product block-resolver)"
-    swift build -c release --product block-resolver >&2 || bench_die "release build failed"
+    bench_log "building release (scripts/lib/build-release)"
+    scripts/lib/build-release >&2 || bench_die "release build failed"
     [ -x "$BENCH_BIN" ] || bench_die "build finished but $BENCH_BIN is missing"
 }
 

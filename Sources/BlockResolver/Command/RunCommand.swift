@@ -132,6 +132,11 @@ struct RunCommand: ParsableCommand {
                         "error": "\(error)", "generation": "\(store.current.generation)",
                     ])
                 }
+                // The old policy is freed once every loop has taken the new one (within a moment).
+                Task.detached {
+                    try? await Task.sleep(for: .seconds(2))
+                    BackgroundWork.releaseFreedMemory()
+                }
                 continue
             case .sigusr1:
                 logger.info("SIGUSR1: reopening the query log")
@@ -173,7 +178,9 @@ struct RunCommand: ParsableCommand {
             ListReport.log(parts.policy, logger: logger)
             logger.info("policy ready", metadata: ["names": "\(parts.policy.table.uniqueCount)",
                                                    "lists": "\(parts.policy.lists.count)"])
-            return PolicyStore(initial: parts, loader: loader, metrics: metrics)
+            let store = PolicyStore(initial: parts, loader: loader, metrics: metrics)
+            BackgroundWork.releaseFreedMemory()  // the parse buffers
+            return store
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             return nil

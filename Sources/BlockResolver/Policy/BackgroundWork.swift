@@ -23,4 +23,16 @@ enum BackgroundWork {
             thread.start()
         }
     }
+
+    /// Hands memory that a load freed back to the system (glibc keeps freed heap pages, and a
+    /// reload frees the parse buffers and, once every loop has moved on, the old policy). Runs
+    /// off the event loops: it walks every malloc arena.
+    static func releaseFreedMemory() {
+        #if canImport(Glibc)
+        // glibc's malloc_trim(3) is declared in <malloc.h>, which the Glibc module leaves out.
+        typealias MallocTrim = @convention(c) (Int) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
+        _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
+        #endif
+    }
 }

@@ -32,6 +32,11 @@ public final class DomainTable: Sendable {
     public let uniqueCount: Int
     /// Entries whose name (and rule) already stood earlier in the same list.
     public let duplicateCount: Int
+    /// Bit k set when some name has k labels (bit 63: 63 or more). A lookup skips the suffixes
+    /// no name can match: most lists hold no one-label name, so no query pays for probing its
+    /// top-level domain (with linear probing, an absent name that hashes into a long run of full
+    /// slots costs a probe per slot of the run, and every `.com` query would ask for `com`).
+    let labelCounts: UInt64
 
     static let empty: UInt64 = .max
     static let maxArenaBytes = Int(UInt32.max) - 1
@@ -67,6 +72,7 @@ public final class DomainTable: Sendable {
         var unique = 0
         var duplicates = 0
         let arenas = lists.map { $0.parsed.arena }
+        var labelCounts: UInt64 = 0
 
         func groupID(_ members: [Member]) throws -> Int {
             if let id = groupIDs[members] { return id }
@@ -86,6 +92,7 @@ public final class DomainTable: Sendable {
                 try parsed.forEachName { entry, range in
                     let rule = parsed.ruleIndex(ofEntry: entry)
                     let name = UnsafeBufferPointer(rebasing: arena[range])
+                    labelCounts |= Self.labelBit(Self.labels(name))
                     let hash = Self.hash(name)
                     let tag = UInt64(hash >> 56)
                     var position = Self.position(hash, capacity)
@@ -118,6 +125,7 @@ public final class DomainTable: Sendable {
         self.bases = bases
         self.slots = slots
         self.groups = groups
+        self.labelCounts = labelCounts
         self.uniqueCount = unique
         self.duplicateCount = duplicates
     }
@@ -128,14 +136,34 @@ public final class DomainTable: Sendable {
     @inline(__always)
     public func lookup(_ name: UnsafeBufferPointer<UInt8>, _ visit: (Int, Int) -> Bool) {
         var start = 0
+        var labels = Self.labels(name)
         let capacity = slots.count
         while start < name.count && name[start] != 0 {
-            if let group = group(of: UnsafeBufferPointer(rebasing: name[start...]), capacity: capacity),
+            if labelCounts & Self.labelBit(labels) != 0,
+               let group = group(of: UnsafeBufferPointer(rebasing: name[start...]), capacity: capacity),
                visit(group, start) {
                 return
             }
             start += Int(name[start]) + 1
+            labels -= 1
         }
+    }
+
+    /// Labels of a wire-form name (the root has none).
+    @inline(__always)
+    static func labels(_ name: UnsafeBufferPointer<UInt8>) -> Int {
+        var count = 0
+        var position = 0
+        while position < name.count && name[position] != 0 {
+            count += 1
+            position += Int(name[position]) + 1
+        }
+        return count
+    }
+
+    @inline(__always)
+    static func labelBit(_ labels: Int) -> UInt64 {
+        1 << UInt64(min(max(labels, 0), 63))
     }
 
     /// The group id of exactly `name` (lower-case wire form), if it is in the table.

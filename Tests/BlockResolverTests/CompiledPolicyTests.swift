@@ -32,6 +32,23 @@ final class CompiledPolicyTests: XCTestCase {
         XCTAssertNil(decide(p, "com"))
     }
 
+    /// Lookups skip suffixes whose label count no entry has; every count that is present is still
+    /// found, from one label (a whole top-level domain) to very long names.
+    func testEveryLabelCountPresentIsFound() throws {
+        let long = Array(repeating: "a", count: 64).joined(separator: ".")  // 64 labels: bit 63 stands for 63 or more
+        let p = try policy([("block", .block, "xxx\nexample.org\na.b.c.d.example.net\n\(long)\n")])
+        XCTAssertEqual(decide(p, "xxx"), "block")
+        XCTAssertEqual(decide(p, "www.site.xxx"), "block")
+        XCTAssertEqual(decide(p, "www.example.org"), "block")
+        XCTAssertEqual(decide(p, "z.a.b.c.d.example.net"), "block")
+        XCTAssertNil(decide(p, "b.c.d.example.net"))
+        XCTAssertEqual(decide(p, "more." + long), "block")
+        XCTAssertNil(decide(p, "org"))
+        let withoutTLD = try policy([("block", .block, "example.org\n")])
+        XCTAssertNil(decide(withoutTLD, "org"))
+        XCTAssertEqual(decide(withoutTLD, "a.b.example.org"), "block")
+    }
+
     func testAllowBeatsBlockOnTheSameName() throws {
         let p = try policy([("block", .block, "paypal.com\n"), ("allow", .allow, "paypal.com\n")])
         XCTAssertEqual(decide(p, "www.paypal.com"), "allow")

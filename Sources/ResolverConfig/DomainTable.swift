@@ -11,8 +11,10 @@ import Darwin
 /// between policies while a file is unchanged). One open-addressing table of 8-byte slots points
 /// into them: 32 bits of global arena offset, an 8-bit hash tag that rules out almost every wrong
 /// slot without touching the arena, and a 24-bit group id naming the set of (list, rule) pairs
-/// that hold the name. A lookup hashes each suffix of the query name, most specific first, so its
-/// cost depends on the number of labels, never on the size of the lists.
+/// that hold the name. Linear probing with Robin Hood placement, so no entry sits far from its
+/// home slot and a lookup gives up after `maxDisplacement` probes. A lookup hashes each suffix of
+/// the query name, most specific first, so its cost depends on the number of labels, never on the
+/// size of the lists.
 ///
 /// Immutable after `init`, hence `Sendable` and safe to read from every event loop without a lock.
 public final class DomainTable: Sendable {
@@ -37,6 +39,10 @@ public final class DomainTable: Sendable {
     /// top-level domain (with linear probing, an absent name that hashes into a long run of full
     /// slots costs a probe per slot of the run, and every `.com` query would ask for `com`).
     let labelCounts: UInt64
+    /// The farthest any entry sits from its home slot. Entries are placed Robin Hood style (an
+    /// entry far from home takes the slot of one nearer to its own), which keeps this small, and a
+    /// lookup for an absent name stops after this many probes even inside a long run of full slots.
+    public let maxDisplacement: Int
 
     static let empty: UInt64 = .max
     static let maxArenaBytes = Int(UInt32.max) - 1
@@ -45,11 +51,13 @@ public final class DomainTable: Sendable {
     public enum BuildError: Error, CustomStringConvertible {
         case tooLarge(bytes: Int)
         case tooManyGroups
+        case unevenHashes
 
         public var description: String {
             switch self {
             case .tooLarge(let bytes): return "lists hold \(bytes) bytes of names; at most 4 GiB is supported"
             case .tooManyGroups: return "more than 16 million distinct combinations of list rules share names"
+            case .unevenHashes: return "the names hash too unevenly to index (over 65,535 share one home slot)"
             }
         }
     }
@@ -73,6 +81,9 @@ public final class DomainTable: Sendable {
         var duplicates = 0
         let arenas = lists.map { $0.parsed.arena }
         var labelCounts: UInt64 = 0
+        // How far each entry sits from its home slot; only while building.
+        var displacement = [UInt16](repeating: 0, count: capacity)
+        var maxDisplacement = 0
 
         func groupID(_ members: [Member]) throws -> Int {
             if let id = groupIDs[members] { return id }
@@ -96,13 +107,12 @@ public final class DomainTable: Sendable {
                     let hash = Self.hash(name)
                     let tag = UInt64(hash >> 56)
                     var position = Self.position(hash, capacity)
+                    var distance = 0
+                    // The name itself, or where it belongs: Robin Hood order means it cannot
+                    // sit past a slot whose entry is nearer its own home than we are to ours.
                     while true {
                         let slot = slots[position]
-                        if slot == Self.empty {
-                            slots[position] = UInt64(base + range.lowerBound) | tag << 32 | UInt64(singles[rule]) << 40
-                            unique += 1
-                            return
-                        }
+                        if slot == Self.empty || Int(displacement[position]) < distance { break }
                         if (slot >> 32) & 0xFF == tag,
                            Self.equal(name, arenas: arenas, bases: bases, offset: Int(slot & 0xFFFF_FFFF)) {
                             let member = Member(list: Int32(list.index), rule: Int32(rule))
@@ -117,7 +127,28 @@ public final class DomainTable: Sendable {
                         }
                         position += 1
                         if position == capacity { position = 0 }
+                        distance += 1
                     }
+                    // A new name: take the slot and carry its entry on, and so on, until an empty one.
+                    var carried = UInt64(base + range.lowerBound) | tag << 32 | UInt64(singles[rule]) << 40
+                    var carriedDistance = distance
+                    while true {
+                        guard carriedDistance <= Int(UInt16.max) else { throw BuildError.unevenHashes }
+                        let slot = slots[position]
+                        if slot == Self.empty || Int(displacement[position]) < carriedDistance {
+                            let previousDistance = Int(displacement[position])
+                            slots[position] = carried
+                            displacement[position] = UInt16(carriedDistance)
+                            maxDisplacement = max(maxDisplacement, carriedDistance)
+                            if slot == Self.empty { break }
+                            carried = slot
+                            carriedDistance = previousDistance
+                        }
+                        position += 1
+                        if position == capacity { position = 0 }
+                        carriedDistance += 1
+                    }
+                    unique += 1
                 }
             }
         }
@@ -126,6 +157,7 @@ public final class DomainTable: Sendable {
         self.slots = slots
         self.groups = groups
         self.labelCounts = labelCounts
+        self.maxDisplacement = maxDisplacement
         self.uniqueCount = unique
         self.duplicateCount = duplicates
     }
@@ -175,7 +207,8 @@ public final class DomainTable: Sendable {
     public func exactSlot(_ name: UnsafeBufferPointer<UInt8>) -> Int? {
         let hash = Self.hash(name)
         var position = Self.position(hash, slots.count)
-        while slots[position] != Self.empty {
+        var probes = 0
+        while probes <= maxDisplacement && slots[position] != Self.empty {
             let slot = slots[position]
             if (slot >> 32) & 0xFF == hash >> 56,
                Self.equal(name, arenas: arenas, bases: bases, offset: Int(slot & 0xFFFF_FFFF)) {
@@ -183,6 +216,7 @@ public final class DomainTable: Sendable {
             }
             position += 1
             if position == slots.count { position = 0 }
+            probes += 1
         }
         return nil
     }
@@ -194,7 +228,8 @@ public final class DomainTable: Sendable {
         let hash = Self.hash(name)
         let tag = hash >> 56
         var position = Self.position(hash, capacity)
-        while true {
+        var probes = 0
+        while probes <= maxDisplacement {
             let slot = slots[position]
             if slot == Self.empty { return nil }
             if (slot >> 32) & 0xFF == tag,
@@ -203,7 +238,9 @@ public final class DomainTable: Sendable {
             }
             position += 1
             if position == capacity { position = 0 }
+            probes += 1
         }
+        return nil
     }
 
     /// Bytes held by the index itself (slots), for memory reports.

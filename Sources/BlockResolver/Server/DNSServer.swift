@@ -18,6 +18,8 @@ final class DNSServer: Sendable {
     static let vectorReadCount = 32
     /// Largest query read over UDP; queries are small, and EDNS clients stay well below this.
     static let maxDatagram = 4096
+    /// SO_RCVBUF of each listening UDP socket.
+    static let udpReceiveBuffer: SocketOptionValue = 4 << 20
 
     struct StartError: Error, CustomStringConvertible {
         let message: String
@@ -79,6 +81,9 @@ final class DNSServer: Sendable {
                         try await DatagramBootstrap(group: loop)
                             .channelOption(.socketOption(.so_reuseaddr), value: 1)
                             .channelOption(.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SO_REUSEPORT)), value: 1)
+                            // Room for a burst (4 MiB; the kernel caps it at net.core.rmem_max):
+                            // queries that arrive while the loop is busy wait instead of being dropped.
+                            .channelOption(.socketOption(.so_rcvbuf), value: udpReceiveBuffer)
                             .channelOption(.datagramVectorReadMessageCount, value: vectorReadCount)
                             // One recvmmsg per wake-up: a read that came back short has emptied the
                             // socket, and NIO's default of 4 would then pay for a second, empty call

@@ -8,12 +8,16 @@ public struct ListParser: Sendable {
     public let fileName: String
     /// Keep each entry's line number (for `check` and `explain`; costs 4 bytes a name).
     public let recordLines: Bool
+    /// How many problems are kept with their text (all are counted).
+    public let problemsKept: Int
 
-    public init(format: ListFormat, fileName: String, recordLines: Bool = false) {
+    public init(format: ListFormat, fileName: String, recordLines: Bool = false,
+                problemsKept: Int = ParsedList.problemLimit) {
         precondition(format != .rpz, "RPZ zones are read by RPZParser")
         self.format = format
         self.fileName = fileName
         self.recordLines = recordLines
+        self.problemsKept = problemsKept
     }
 
     /// Host names that every hosts file maps to itself; blocking them would break the machine.
@@ -88,7 +92,7 @@ public struct ListParser: Sendable {
 
         mutating func report(_ reason: String) {
             problemCount += 1
-            if problems.count < ParsedList.problemLimit {
+            if problems.count < parser.problemsKept {
                 problems.append(ListProblem(file: parser.fileName, line: lineNumber, reason: reason))
             }
         }

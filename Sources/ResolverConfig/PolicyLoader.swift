@@ -6,15 +6,25 @@ import Foundation
 /// A list file that cannot be read fails the whole load: serving a policy with a list missing
 /// would unblock its names (fail open), so the caller keeps the previous policy instead.
 public struct PolicyLoader: Sendable {
-    public init() {}
+    /// How many problems of each list are kept with their text: all that `check` prints, or only
+    /// the few a server logs (a million-line list with a percent of junk would otherwise keep
+    /// ten thousand messages in memory for as long as it serves).
+    public let problemsKept: Int
+
+    public init(problemsKept: Int = ParsedList.problemLimit) {
+        self.problemsKept = problemsKept
+    }
 
     /// Parses a list file's bytes in its format; `recordLines` keeps line numbers for reports.
-    public static func parse(_ bytes: [UInt8], list: ListSettings, recordLines: Bool = false) -> ParsedList {
+    public static func parse(_ bytes: [UInt8], list: ListSettings, recordLines: Bool = false,
+                             problemsKept: Int = ParsedList.problemLimit) -> ParsedList {
         switch list.format {
         case .rpz:
-            return RPZParser(fileName: list.pathAsWritten, recordLines: recordLines, origin: list.origin).parse(bytes)
+            return RPZParser(fileName: list.pathAsWritten, recordLines: recordLines, origin: list.origin,
+                             problemsKept: problemsKept).parse(bytes)
         case .domains, .hosts:
-            return ListParser(format: list.format, fileName: list.pathAsWritten, recordLines: recordLines).parse(bytes)
+            return ListParser(format: list.format, fileName: list.pathAsWritten, recordLines: recordLines,
+                              problemsKept: problemsKept).parse(bytes)
         }
     }
 
@@ -38,12 +48,12 @@ public struct PolicyLoader: Sendable {
         if list.format == .rpz {
             let file = try ListFile.read(path: list.path, displayName: list.pathAsWritten)
             if let reused = unchanged(file.identity) { return reused }
-            parsed = Self.parse(file.bytes, list: list)
+            parsed = Self.parse(file.bytes, list: list, problemsKept: problemsKept)
             identity = file.identity
         } else {
             let scan = try ListFile.scan(path: list.path, displayName: list.pathAsWritten)
             if let reused = unchanged(scan.identity) { return reused }
-            parsed = try ListParser(format: list.format, fileName: list.pathAsWritten)
+            parsed = try ListParser(format: list.format, fileName: list.pathAsWritten, problemsKept: problemsKept)
                 .parseFile(at: list.path, sizeHint: scan.identity.size, lineHint: scan.newlines)
             identity = scan.identity
         }

@@ -17,11 +17,15 @@ public struct RPZParser: Sendable {
     public let recordLines: Bool
     /// The zone's name when the file has neither `$ORIGIN` nor a SOA owned by an absolute name.
     public let origin: String?
+    /// How many problems are kept with their text (all are counted).
+    public let problemsKept: Int
 
-    public init(fileName: String, recordLines: Bool = false, origin: String? = nil) {
+    public init(fileName: String, recordLines: Bool = false, origin: String? = nil,
+                problemsKept: Int = ParsedList.problemLimit) {
         self.fileName = fileName
         self.recordLines = recordLines
         self.origin = origin
+        self.problemsKept = problemsKept
     }
 
     static let unsupportedLabels = ["rpz-ip", "rpz-nsdname", "rpz-nsip", "rpz-client-ip"]
@@ -31,7 +35,7 @@ public struct RPZParser: Sendable {
 
     /// Parses the zone text in `bytes`.
     public func parse(_ bytes: [UInt8]) -> ParsedList {
-        var state = State(fileName: fileName, recordLines: recordLines)
+        var state = State(fileName: fileName, recordLines: recordLines, problemsKept: problemsKept)
         if bytes.isEmpty { return state.finish() }
         var copy = bytes  // fmemopen wants a mutable buffer; it only reads it in "r" mode
         copy.withUnsafeMutableBytes { buffer in
@@ -144,14 +148,17 @@ public struct RPZParser: Sendable {
         var actions: [EntryRule.Action] = []
         var local: [LocalRecord] = []
 
-        init(fileName: String, recordLines: Bool) {
+        let problemsKept: Int
+
+        init(fileName: String, recordLines: Bool, problemsKept: Int) {
             self.fileName = fileName
             self.recordLines = recordLines
+            self.problemsKept = problemsKept
         }
 
         mutating func report(line: Int, _ reason: String) {
             problemCount += 1
-            if problems.count < ParsedList.problemLimit {
+            if problems.count < problemsKept {
                 problems.append(ListProblem(file: fileName, line: line, reason: reason))
             }
         }

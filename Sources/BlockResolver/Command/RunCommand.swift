@@ -41,6 +41,7 @@ struct RunCommand: ParsableCommand {
     /// stay alive (an async `main` would end it): dropping privileges switches every live thread,
     /// and /proc and `ps` report the process's user from the main thread.
     func run() throws {
+        BackgroundWork.keepLargeAllocationsOutOfTheHeap()
         let outcome = RunOutcome()
         let finished = DispatchSemaphore(value: 0)
         let command = self
@@ -173,7 +174,7 @@ struct RunCommand: ParsableCommand {
                 logger.info("no upstreams in the config; using /etc/resolv.conf",
                             metadata: ["upstreams": "\(settings.upstreams.map(\.description).joined(separator: ","))"])
             }
-            let policy = try PolicyLoader().load(settings)
+            let policy = try PolicyLoader(problemsKept: ListReport.problemsLogged).load(settings)
             let parts = try PolicySnapshot.Parts(generation: 1, settings: settings, policy: policy, metrics: metrics)
             ListReport.log(parts.policy, logger: logger)
             logger.info("policy ready", metadata: ["names": "\(parts.policy.table.uniqueCount)",

@@ -35,4 +35,20 @@ enum BackgroundWork {
         _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
         #endif
     }
+
+    /// Allocations from this size up get pages of their own (mmap), given back when freed.
+    static let mmapThreshold = 512 * 1024
+
+    /// Fixes glibc's mmap threshold, which otherwise rises to the size of the largest block freed
+    /// (up to 32 MiB): after the first list load freed its 4 MiB read buffer, the next one came
+    /// from a thread's heap and its pages stayed resident for good (4.3 MiB of an idle process).
+    /// Set once at start, before any thread but the main one allocates.
+    static func keepLargeAllocationsOutOfTheHeap() {
+        #if canImport(Glibc)
+        // mallopt(3) is declared in <malloc.h>, which the Glibc module leaves out; M_MMAP_THRESHOLD is -3.
+        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+        _ = unsafeBitCast(symbol, to: Mallopt.self)(-3, Int32(mmapThreshold))
+        #endif
+    }
 }

@@ -45,7 +45,7 @@ final class PolicyStore: Sendable {
         Self.warnAboutRestartOnlyChanges(old: old.settings, new: settings, logger: logger)
         let parts: PolicySnapshot.Parts
         do {
-            let policy = try PolicyLoader().load(settings, previous: old.policy)
+            let policy = try PolicyLoader(problemsKept: ListReport.problemsLogged).load(settings, previous: old.policy)
             parts = try PolicySnapshot.Parts(generation: old.generation + 1, settings: settings, policy: policy,
                                              metrics: metrics)
         } catch {

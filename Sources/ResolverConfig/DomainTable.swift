@@ -74,16 +74,48 @@ public final class DomainTable: Sendable {
         }
         if total > Self.maxArenaBytes { throw BuildError.tooLarge(bytes: total) }
         let capacity = max(16, names + names / 3 + 1)  // load factor at most 0.75
+        let arenas = lists.map { $0.parsed.arena }
+        // One byte a slot for the displacements while building (13 MB less at the peak of a
+        // 10M-name reload than two); 255 or more, far beyond the 23 of 100,000 names, builds
+        // again with two.
+        guard let built = try Self.build(lists, bases: bases, arenas: arenas, capacity: capacity, counting: UInt8.self)
+                ?? Self.build(lists, bases: bases, arenas: arenas, capacity: capacity, counting: UInt16.self)
+        else { throw BuildError.unevenHashes }
+        self.arenas = arenas
+        self.bases = bases
+        self.slots = built.slots
+        self.groups = built.groups
+        self.labelCounts = built.labelCounts
+        self.maxDisplacement = built.maxDisplacement
+        self.uniqueCount = built.unique
+        self.duplicateCount = built.duplicates
+    }
+
+    private struct Built {
+        let slots: [UInt64]
+        let groups: [[Member]]
+        let unique: Int
+        let duplicates: Int
+        let labelCounts: UInt64
+        let maxDisplacement: Int
+    }
+
+    /// The table, or nil when some entry would sit farther from its home slot than `Distance`
+    /// counts.
+    private static func build<Distance: FixedWidthInteger & UnsignedInteger>(
+        _ lists: [(parsed: ParsedList, index: Int)], bases: [Int], arenas: [[UInt8]], capacity: Int,
+        counting: Distance.Type
+    ) throws -> Built? {
         var slots = [UInt64](repeating: Self.empty, count: capacity)
         var groups: [[Member]] = []
         var groupIDs: [[Member]: Int] = [:]
         var unique = 0
         var duplicates = 0
-        let arenas = lists.map { $0.parsed.arena }
         var labelCounts: UInt64 = 0
         // How far each entry sits from its home slot; only while building.
-        var displacement = [UInt16](repeating: 0, count: capacity)
+        var displacement = [Distance](repeating: 0, count: capacity)
         var maxDisplacement = 0
+        var overflowed = false
 
         func groupID(_ members: [Member]) throws -> Int {
             if let id = groupIDs[members] { return id }
@@ -93,7 +125,7 @@ public final class DomainTable: Sendable {
             return groups.count - 1
         }
 
-        for (arenaIndex, list) in lists.enumerated() {
+        for (arenaIndex, list) in lists.enumerated() where !overflowed {
             let parsed = list.parsed
             let singles = try parsed.rules.indices.map { rule in
                 try groupID([Member(list: Int32(list.index), rule: Int32(rule))])
@@ -101,6 +133,7 @@ public final class DomainTable: Sendable {
             let base = bases[arenaIndex]
             try parsed.arena.withUnsafeBufferPointer { arena in
                 try parsed.forEachName { entry, range in
+                    if overflowed { return }
                     let rule = parsed.ruleIndex(ofEntry: entry)
                     let name = UnsafeBufferPointer(rebasing: arena[range])
                     labelCounts |= Self.labelBit(Self.labels(name))
@@ -133,12 +166,12 @@ public final class DomainTable: Sendable {
                     var carried = UInt64(base + range.lowerBound) | tag << 32 | UInt64(singles[rule]) << 40
                     var carriedDistance = distance
                     while true {
-                        guard carriedDistance <= Int(UInt16.max) else { throw BuildError.unevenHashes }
+                        if carriedDistance >= Int(Distance.max) { overflowed = true; return }
                         let slot = slots[position]
                         if slot == Self.empty || Int(displacement[position]) < carriedDistance {
                             let previousDistance = Int(displacement[position])
                             slots[position] = carried
-                            displacement[position] = UInt16(carriedDistance)
+                            displacement[position] = Distance(carriedDistance)
                             maxDisplacement = max(maxDisplacement, carriedDistance)
                             if slot == Self.empty { break }
                             carried = slot
@@ -152,14 +185,9 @@ public final class DomainTable: Sendable {
                 }
             }
         }
-        self.arenas = arenas
-        self.bases = bases
-        self.slots = slots
-        self.groups = groups
-        self.labelCounts = labelCounts
-        self.maxDisplacement = maxDisplacement
-        self.uniqueCount = unique
-        self.duplicateCount = duplicates
+        if overflowed { return nil }
+        return Built(slots: slots, groups: groups, unique: unique, duplicates: duplicates, labelCounts: labelCounts,
+                     maxDisplacement: maxDisplacement)
     }
 
     /// Visits the groups of the suffixes of `name` (lower-case wire form) that are in the table,

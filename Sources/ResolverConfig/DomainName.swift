@@ -104,7 +104,7 @@ public enum DomainName {
     }
 
     @inline(__always)
-    static func lowercase(_ byte: UInt8) -> UInt8 {
+    public static func lowercase(_ byte: UInt8) -> UInt8 {
         byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
     }
 

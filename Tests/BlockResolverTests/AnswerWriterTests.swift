@@ -24,12 +24,12 @@ final class AnswerWriterTests: XCTestCase {
                 suffixOffset: Int = 4) throws -> [UInt8] {
         let settings = ListSettings(name: "l", path: "/l", pathAsWritten: "l", format: .domains, action: .block,
                                     category: category, configLine: 1, sinkhole: sinkhole)
-        let list = try ListAnswer(list: settings, rules: [.wholeSubtree])
+        let list = try ListAnswer(list: settings, rules: [.wholeSubtree], udpSize: 1232)
         return query.withUnsafeBytes { bytes in
             QueryParser.parse(bytes) { outcome -> [UInt8] in
                 guard case .query(let parsed) = outcome else { return [] }
                 var buffer = ByteBufferAllocator().buffer(capacity: 512)
-                AnswerWriter.writeBlocked(parsed, .sinkhole, suffixOffset: suffixOffset, answer: list, into: &buffer)
+                list.write(parsed, .sinkhole, suffixOffset: suffixOffset, into: &buffer)
                 return Array(buffer.readableBytesView)
             }
         }

@@ -26,12 +26,12 @@ final class VerdictTests: XCTestCase {
 
     /// The verdict for `name`/`type` over `transport`, as "forward", "drop" or "RCODE answers/authority TC?".
     func verdict(_ snapshot: PolicySnapshot, _ name: String, _ type: UInt16 = 1,
-                 transport: QueryResolver.Transport = .udp) throws -> String {
+                 transport: Transport = .udp) throws -> String {
         let query = try QueryBuilder.query(name: name, type: type, edns: true)
         let verdict: Verdict = query.withUnsafeBytes { bytes in
             QueryParser.parse(bytes) { outcome in
                 guard case .query(let parsed) = outcome else { return .drop }
-                let lower = Array(parsed.name).map(asciiLower)
+                let lower = Array(parsed.name).map(DomainName.lowercase)
                 let match = lower.withUnsafeBufferPointer { snapshot.policy.decide($0, active: snapshot.active) }
                 return Verdict.decide(parsed, match: match, snapshot: snapshot, transport: transport,
                                       allocator: ByteBufferAllocator())

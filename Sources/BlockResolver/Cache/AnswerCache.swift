@@ -1,141 +1,96 @@
+import Atomics
 import NIOCore
 import ResolverConfig
 
-/// Forwarded answers kept as wire images, one cache per event loop.
+/// Forwarded answers kept as reply images, one cache for the whole process, and the upstream
+/// queries in flight, so that identical misses from any event loop share one upstream query.
 ///
-/// Eviction: second chance (CLOCK) over insertion order.
+/// Concurrency model: the keys are spread over `shardCount` shards by hash, each with its own
+/// lock, held only for a dictionary lookup or update. Loops meet on one lock only when they ask
+/// for names of the same shard at the same moment, so with 64 shards they rarely wait on each
+/// other; there is no lock or atomic that every query takes. `cache.max_entries` bounds the
+/// process: each shard holds `max_entries / shardCount` entries, rounded up.
 ///
-/// Concurrency model: none needed. Each event loop owns one cache and only that loop's queries
-/// touch it, so a hit takes no lock and no atomic; the price is that two loops may each ask the
-/// upstream once for the same name. A hit copies the stored message and patches its ID, the
-/// question's letter case and every TTL (counted down since it was stored); ldns parsed it once,
-/// when it arrived.
-final class AnswerCache {
-    struct Key: Hashable {
-        /// Lower-case wire-form name.
-        let name: [UInt8]
-        let type: UInt16
-        let `class`: UInt16
-        let dnssecOK: Bool
+/// A hit copies the stored image and patches its ID, the question's letter case and every TTL
+/// (counted down since it was stored); ldns parsed it once, when it arrived.
+final class AnswerCache: Sendable {
+    private let shards: [CacheShard]
+    private let mask: Int
+    private let entryCount = ManagedAtomic<Int>(0)
 
-        /// The name as one run of bytes: the synthesized hash feeds the hasher a byte at a time.
-        func hash(into hasher: inout Hasher) {
-            name.withUnsafeBytes { hasher.combine(bytes: $0) }
-            hasher.combine(type)
-            hasher.combine(`class`)
-            hasher.combine(dnssecOK)
-        }
+    /// `shards` is rounded up to a power of two.
+    init(shards: Int = 64) {
+        var count = 1
+        while count < shards { count <<= 1 }
+        self.shards = (0..<count).map { _ in CacheShard() }
+        mask = count - 1
     }
 
-    final class Entry {
-        /// The upstream's message as received (its ID is patched per answer).
-        let wire: [UInt8]
-        let ttlOffsets: [Int]
-        /// Each record's TTL as stored, clamped to `max_ttl`.
-        let ttls: [UInt32]
-        let stored: NIODeadline
-        let expires: NIODeadline
-        /// Until when it may be served stale (RFC 8767) after `expires`.
-        let staleUntil: NIODeadline
-        /// Set by a hit; an entry with it set survives one eviction round (second chance), so a
-        /// popular name is not pushed out by a stream of names asked once.
-        var referenced = false
+    var shardCount: Int { shards.count }
+    /// Entries in the whole cache.
+    var count: Int { entryCount.load(ordering: .relaxed) }
 
-        init(wire: [UInt8], ttlOffsets: [Int], ttls: [UInt32], stored: NIODeadline, expires: NIODeadline,
-             staleUntil: NIODeadline) {
-            self.wire = wire
-            self.ttlOffsets = ttlOffsets
-            self.ttls = ttls
-            self.stored = stored
-            self.expires = expires
-            self.staleUntil = staleUntil
-        }
+    @inline(__always)
+    private func shard(_ key: CacheKey) -> CacheShard {
+        shards[key.hashValue & mask]
     }
 
-    private var entries: [Key: Entry] = [:]
-    /// Keys in insertion order, for evicting the oldest when full.
-    private var order = CircularBuffer<Key>()
-    private(set) var hits = 0
-    private(set) var misses = 0
-    private(set) var evictions = 0
-
-    var count: Int { entries.count }
-
-    /// A fresh entry for `key`, or nil (counted as a miss).
-    func fresh(_ key: Key, now: NIODeadline) -> Entry? {
-        if let entry = entries[key], entry.expires > now {
-            hits += 1
-            entry.referenced = true
-            return entry
-        }
-        misses += 1
-        return nil
+    /// A fresh entry for `key`, or nil.
+    func fresh(_ key: CacheKey, now: NIODeadline) -> CacheEntry? {
+        shard(key).fresh(key, now: now)
     }
 
     /// An expired entry that may still be served stale.
-    func stale(_ key: Key, now: NIODeadline) -> Entry? {
-        guard let entry = entries[key], entry.staleUntil > now else { return nil }
-        return entry
+    func stale(_ key: CacheKey, now: NIODeadline) -> CacheEntry? {
+        shard(key).stale(key, now: now)
     }
 
-    /// Stores `wire` (a reply ldns accepted) for `key` per the cache settings; answers that must
-    /// not be cached (truncated, REFUSED, no TTL locations) are ignored.
-    func store(_ key: Key, wire: ByteBuffer, reply: ReplyParser.Reply, settings: ResolverSettings.Cache, now: NIODeadline) {
-        guard settings.maxEntries > 0, !reply.truncated, let offsets = reply.ttlOffsets else { return }
+    /// After a miss: the entry if it arrived meanwhile, else `waiter` joins the upstream query
+    /// in flight for `key` or the caller is told to send the first one.
+    func join(_ key: CacheKey, now: NIODeadline, waiter: PendingFetch.Waiter) -> CacheShard.Join {
+        shard(key).join(key, now: now, waiter: waiter)
+    }
+
+    /// Ends the upstream query for `key`: stores the reply when it may be cached, and hands the
+    /// result to every waiter on its own loop. Returns the number of entries evicted.
+    @discardableResult
+    func complete(_ key: CacheKey, with result: Result<ReplyParser.Reply, Error>, settings: ResolverSettings.Cache,
+                  now: NIODeadline) -> Int {
+        var entry: CacheEntry? = nil
+        if case .success(let reply) = result { entry = Self.entry(for: reply, settings: settings, now: now) }
+        let capacity = max(1, (settings.maxEntries + shards.count - 1) / shards.count)
+        let (waiters, added, evicted) = shard(key).complete(key, entry: entry, capacity: capacity)
+        if added != 0 { entryCount.wrappingIncrement(by: added, ordering: .relaxed) }
+        PendingFetch.deliver(result, to: waiters)
+        return evicted
+    }
+
+    /// Stores `reply` for `key` with no one waiting (tests, and warming).
+    func store(_ key: CacheKey, reply: ReplyParser.Reply, settings: ResolverSettings.Cache, now: NIODeadline) {
+        complete(key, with: .success(reply), settings: settings, now: now)
+    }
+
+    /// The entry `reply` makes under the cache settings; nil for answers that must not be
+    /// cached (truncated, REFUSED and the like, no TTL, the cache turned off).
+    static func entry(for reply: ReplyParser.Reply, settings: ResolverSettings.Cache, now: NIODeadline) -> CacheEntry? {
+        guard settings.maxEntries > 0, !reply.truncated else { return nil }
         let seconds: UInt32
         switch reply.rcode {
         case 0 where reply.answerCount > 0:
-            guard let minimum = reply.minimumTTL else { return }
+            guard let minimum = reply.minimumTTL else { return nil }
             seconds = min(max(minimum, settings.minTTL), settings.maxTTL)
         case 0, 3:
             // NODATA and NXDOMAIN (RFC 2308): min(SOA TTL, SOA MINIMUM); without a SOA, not cached.
-            guard let negative = reply.negativeTTL else { return }
+            guard let negative = reply.negativeTTL else { return nil }
             seconds = min(max(negative, settings.minTTL), settings.maxTTL)
         case 2:
             seconds = settings.servfailTTL
         default:
-            return
+            return nil
         }
-        if seconds == 0 { return }
-        let bytes = Array(wire.readableBytesView)
-        let ttls = offsets.map { offset -> UInt32 in
-            let ttl = UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8
-                | UInt32(bytes[offset + 3])
-            return min(ttl, settings.maxTTL)
-        }
+        if seconds == 0 { return nil }
         let expires = now + .seconds(Int64(seconds))
-        let entry = Entry(wire: bytes, ttlOffsets: offsets, ttls: ttls, stored: now, expires: expires,
+        return CacheEntry(image: reply.image, ttlCap: settings.maxTTL, stored: now, expires: expires,
                           staleUntil: settings.serveStale ? expires + .seconds(Int64(settings.maxStaleSeconds)) : expires)
-        if entries.updateValue(entry, forKey: key) == nil {
-            order.append(key)
-            // Second chance (CLOCK): the oldest entry goes unless it was hit since its last turn.
-            var turns = 0
-            while entries.count > settings.maxEntries, let oldest = order.popFirst() {
-                turns += 1
-                if let candidate = entries[oldest], candidate.referenced, turns <= order.count + 1 {
-                    candidate.referenced = false
-                    order.append(oldest)
-                    continue
-                }
-                if entries.removeValue(forKey: oldest) != nil { evictions += 1 }
-            }
-        }
-    }
-
-    /// The entry as an answer to a client: its ID, its question as the client wrote it, TTLs
-    /// counted down (or all `staleTTL` when serving stale).
-    static func answer(_ entry: Entry, id: UInt16, question: UnsafeBufferPointer<UInt8>, now: NIODeadline,
-                       staleTTL: UInt32? = nil, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: entry.wire.count)
-        buffer.writeBytes(entry.wire)
-        buffer.setInteger(id, at: 0)
-        // Same name apart from letter case, so the same length: copy the client's spelling back.
-        if 12 + question.count <= entry.wire.count { buffer.setBytes(question, at: 12) }
-        let elapsed = UInt32(clamping: max(0, (now - entry.stored).nanoseconds / 1_000_000_000))
-        for (index, offset) in entry.ttlOffsets.enumerated() {
-            let ttl = staleTTL ?? (entry.ttls[index] > elapsed ? entry.ttls[index] - elapsed : 0)
-            buffer.setInteger(ttl, at: offset)
-        }
-        return buffer
     }
 }

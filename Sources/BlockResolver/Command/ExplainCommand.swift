@@ -72,8 +72,13 @@ struct ExplainCommand: ParsableCommand {
         let verdict: Verdict = query.withUnsafeBytes { bytes in
             QueryParser.parse(bytes) { outcome in
                 guard case .query(let parsed) = outcome else { return .drop }
-                return Verdict.decide(parsed, match: decision, snapshot: snapshot, transport: .udp,
-                                      allocator: ByteBufferAllocator())
+                let verdict = Verdict.decide(parsed, match: decision, snapshot: snapshot, transport: .udp,
+                                             allocator: ByteBufferAllocator())
+                guard case .answer(let buffer) = verdict else { return verdict }
+                // Fitted as the server fits it (FitStage): this client's size under `edns_udp_size`.
+                return .answer(MessageWriter.fit(buffer, limit: parsed.sizeLimit(.udp, ednsUDPSize: settings.ednsUDPSize),
+                                                 query: parsed, opt: snapshot.parts.common.plainOPT,
+                                                 allocator: ByteBufferAllocator()))
             }
         }
         switch verdict {

@@ -88,8 +88,24 @@ struct RunCommand: ParsableCommand {
         defer { schedule.cancel() }
         let descriptors = FileLimit.raise()
         // Each forwarded query holds a socket until answered; keep room for listeners and lists.
-        let resolver = QueryResolver(store: store, logger: logger, maxInFlight: max(64, min(10_000, (descriptors - 256) / 2)))
-        logger.info("file descriptor limit", metadata: ["limit": "\(descriptors)", "max_forwards": "\(resolver.maxInFlight)"])
+        let pipeline = QueryPipeline(store: store, logger: logger,
+                                     maxInFlight: max(64, min(10_000, (descriptors - 256) / 2)))
+        logger.info("file descriptor limit", metadata: ["limit": "\(descriptors)",
+                                                        "max_forwards": "\(pipeline.forward.maxInFlight)"])
+        // The cache and the upstreams live as long as the process; a reload only replaces policy.
+        let cache = AnswerCache()
+        let upstreams: UpstreamSet
+        do {
+            upstreams = try UpstreamSet(settings: settings, metrics: metrics)
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode.failure
+        }
+        metrics.refreshBeforeExposition { [forward = pipeline.forward] in
+            metrics.inFlight.record(forward.inFlight.load(ordering: .relaxed))
+            metrics.cacheEntries.record(cache.count)
+            upstreams.recordHealth()
+        }
 
         var queryLog: QueryLog? = nil
         if let mode = QueryLog.Mode(rawValue: settings.queryLogMode), mode != .off {
@@ -107,10 +123,10 @@ struct RunCommand: ParsableCommand {
         let server: DNSServer
         var metricsChannel: Channel? = nil
         do {
-            server = try await DNSServer.start(settings: settings, resolver: resolver, group: group, metrics: metrics,
-                                               queryLog: queryLog, logger: logger)
+            server = try await DNSServer.start(settings: settings, pipeline: pipeline, cache: cache, upstreams: upstreams,
+                                               group: group, metrics: metrics, queryLog: queryLog, logger: logger)
             if let address = settings.metricsListen {
-                metricsChannel = try await MetricsServer.start(address: address, metrics: metrics, monitor: resolver.monitor,
+                metricsChannel = try await MetricsServer.start(address: address, metrics: metrics, monitor: pipeline.monitor,
                                                                group: group)
                 logger.info("metrics", metadata: ["address": "http://\(address)/metrics"])
             }
@@ -128,7 +144,10 @@ struct RunCommand: ParsableCommand {
             switch signal {
             case .sighup:
                 logger.info("SIGHUP: reloading")
-                if case .failure(let error) = await BackgroundWork.run({ store.reload(logger: logger) }) {
+                switch await BackgroundWork.run({ store.reload(logger: logger) }) {
+                case .success(let snapshot):
+                    Self.applyUpstreams(snapshot.settings, to: upstreams, logger: logger)
+                case .failure(let error):
                     logger.error("reload failed; still serving the previous policy", metadata: [
                         "error": "\(error)", "generation": "\(store.current.generation)",
                     ])
@@ -153,7 +172,7 @@ struct RunCommand: ParsableCommand {
         // Forwarded queries finish within the query deadline; wait for them, but not forever.
         let last = store.current.settings
         let limit = ContinuousClock.now + .milliseconds(min(10_000, last.queryTimeoutMilliseconds + 200))
-        while resolver.inFlight.load(ordering: .relaxed) > 0 && ContinuousClock.now < limit {
+        while pipeline.forward.inFlight.load(ordering: .relaxed) > 0 && ContinuousClock.now < limit {
             try? await Task.sleep(for: .milliseconds(10))
         }
         // Let the last answers leave before the sockets close.
@@ -163,6 +182,19 @@ struct RunCommand: ParsableCommand {
         queryLog?.close()
         try? await group.shutdownGracefully()
         logger.info("stopped")
+    }
+
+    /// Takes the upstream settings of a reloaded config; an unchanged set keeps its pool as is.
+    static func applyUpstreams(_ settings: ResolverSettings, to upstreams: UpstreamSet, logger: Logger) {
+        do {
+            if try upstreams.apply(settings) {
+                logger.info("upstreams changed", metadata: [
+                    "upstreams": "\(settings.upstreams.map(\.description).joined(separator: ","))",
+                ])
+            }
+        } catch {
+            logger.error("cannot use the new upstreams; keeping the old ones", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Loads the config and its lists into a store, or logs why it cannot and returns nil.
@@ -175,7 +207,7 @@ struct RunCommand: ParsableCommand {
                             metadata: ["upstreams": "\(settings.upstreams.map(\.description).joined(separator: ","))"])
             }
             let policy = try PolicyLoader(problemsKept: ListReport.problemsLogged).load(settings)
-            let parts = try PolicySnapshot.Parts(generation: 1, settings: settings, policy: policy, metrics: metrics)
+            let parts = try PolicySnapshot.Parts(generation: 1, settings: settings, policy: policy)
             ListReport.log(parts.policy, logger: logger)
             logger.info("policy ready", metadata: ["names": "\(parts.policy.table.uniqueCount)",
                                                    "lists": "\(parts.policy.lists.count)"])

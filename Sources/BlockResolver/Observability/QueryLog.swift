@@ -19,7 +19,7 @@ final class QueryLog: Sendable {
     struct Record: Sendable {
         let time: Double
         let client: SocketAddress?
-        let transport: QueryResolver.Transport
+        let transport: Transport
         let name: [UInt8]
         let type: UInt16
         let outcome: QueryOutcome

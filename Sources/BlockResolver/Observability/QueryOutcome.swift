@@ -24,6 +24,8 @@ enum QueryOutcome: String, CaseIterable, Sendable {
     case any
     /// A UDP answer too large for the client: TC set, the client retries over TCP.
     case truncated
+    /// An EDNS version this resolver does not speak: BADVERS (RFC 6891 6.1.3).
+    case badvers
 
     /// Position in `allCases`, for per-outcome arrays.
     var index: Int {
@@ -40,6 +42,7 @@ enum QueryOutcome: String, CaseIterable, Sendable {
         case .dropped: return 9
         case .any: return 10
         case .truncated: return 11
+        case .badvers: return 12
         }
     }
 }

@@ -21,7 +21,13 @@ final class ResolverMetrics: Sendable {
     let lastReloadTime: CoreMetrics.Gauge
     let lastReloadSeconds: CoreMetrics.Gauge
     let lastReloadSuccess: CoreMetrics.Gauge
+    /// Upstream queries sent and not yet answered (recorded when metrics are read).
     let inFlight: CoreMetrics.Gauge
+    /// Entries of the answer cache, all loops together (recorded when metrics are read).
+    let cacheEntries: CoreMetrics.Gauge
+    /// Called before every exposition: gauges of state that lives elsewhere (the number of
+    /// forwards in flight, cache entries, upstream health) are read then, not kept up per query.
+    private let beforeExposition = NIOLockedValueBox<[@Sendable () -> Void]>([])
 
     static let answerBuckets: [Duration] = [
         .microseconds(20), .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
@@ -40,6 +46,12 @@ final class ResolverMetrics: Sendable {
         lastReloadSeconds = CoreMetrics.Gauge(label: "dns_last_reload_duration_seconds", dimensions: [], factory: factory)
         lastReloadSuccess = CoreMetrics.Gauge(label: "dns_last_reload_success", dimensions: [], factory: factory)
         inFlight = CoreMetrics.Gauge(label: "dns_upstream_queries_in_flight", dimensions: [], factory: factory)
+        cacheEntries = CoreMetrics.Gauge(label: "dns_cache_entries", dimensions: [], factory: factory)
+    }
+
+    /// Runs `refresh` before each exposition.
+    func refreshBeforeExposition(_ refresh: @escaping @Sendable () -> Void) {
+        beforeExposition.withLockedValue { $0.append(refresh) }
     }
 
     /// The answer-time histogram of each loop (see `AnswerTimeHistogram`), by loop label.
@@ -83,13 +95,15 @@ final class ResolverMetrics: Sendable {
         UpstreamMetrics(
             queries: CoreMetrics.Counter(label: "dns_upstream_queries_total", dimensions: [("upstream", name)], factory: factory),
             failures: CoreMetrics.Counter(label: "dns_upstream_failures_total", dimensions: [("upstream", name)], factory: factory),
-            duration: CoreMetrics.Timer(label: "dns_upstream_duration_seconds", dimensions: [("upstream", name)], factory: factory)
+            duration: CoreMetrics.Timer(label: "dns_upstream_duration_seconds", dimensions: [("upstream", name)], factory: factory),
+            up: CoreMetrics.Gauge(label: "dns_upstream_up", dimensions: [("upstream", name)], factory: factory)
         )
     }
 
     /// The Prometheus text exposition of everything.
     func exposition() -> [UInt8] {
-        registry.emitToBuffer()
+        for refresh in beforeExposition.withLockedValue({ $0 }) { refresh() }
+        return registry.emitToBuffer()
             + AnswerTimeHistogram.exposition(name: "dns_answer_duration_seconds",
                                              help: "Time from reading a query to having its answer, by event loop.",
                                              loops: answerTimes.withLockedValue { $0 })
@@ -101,6 +115,8 @@ struct UpstreamMetrics: Sendable {
     let queries: CoreMetrics.Counter
     let failures: CoreMetrics.Counter
     let duration: CoreMetrics.Timer
+    /// 1 while the upstream answers, 0 once `UpstreamHealth.failuresBeforeDown` tries in a row failed.
+    let up: CoreMetrics.Gauge
 }
 
 /// The per-query metrics of one event loop; only that loop touches them.
@@ -115,7 +131,6 @@ final class LoopMetrics {
     let cacheHits: CoreMetrics.Counter
     let cacheMisses: CoreMetrics.Counter
     let cacheEvictions: CoreMetrics.Counter
-    let cacheEntries: CoreMetrics.Gauge
 
     init(loop index: Int, factory: PrometheusMetricsFactory, answerTime: AnswerTimeHistogram) {
         self.factory = factory
@@ -132,11 +147,10 @@ final class LoopMetrics {
         cacheHits = CoreMetrics.Counter(label: "dns_cache_hits_total", dimensions: [("loop", loop)], factory: factory)
         cacheMisses = CoreMetrics.Counter(label: "dns_cache_misses_total", dimensions: [("loop", loop)], factory: factory)
         cacheEvictions = CoreMetrics.Counter(label: "dns_cache_evictions_total", dimensions: [("loop", loop)], factory: factory)
-        cacheEntries = CoreMetrics.Gauge(label: "dns_cache_entries", dimensions: [("loop", loop)], factory: factory)
     }
 
     @inline(__always)
-    func count(_ outcome: QueryOutcome, transport: QueryResolver.Transport, nanoseconds: Int64) {
+    func count(_ outcome: QueryOutcome, transport: Transport, nanoseconds: Int64) {
         queries[transport == .udp ? 0 : 1][outcome.index].increment()
         answerTime.record(nanoseconds: nanoseconds)
     }

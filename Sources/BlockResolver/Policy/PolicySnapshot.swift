@@ -1,8 +1,9 @@
 import Atomics
 import ResolverConfig
 
-/// Everything a query needs to decide and answer: the compiled lists, the answer templates, the
-/// upstreams, and which lists are in force right now.
+/// Everything a query needs to decide and answer a policy question: the compiled lists, the
+/// answer templates, and which lists are in force right now. Policy only: the upstreams, their
+/// health and the cache live as long as the process (`UpstreamSet`, `AnswerCache`).
 ///
 /// Immutable; a reload builds a new one completely and `PolicyStore` swaps it in with one atomic
 /// store. A query loads the reference once and uses that snapshot to the end, so it never sees
@@ -18,20 +19,18 @@ final class PolicySnapshot: Sendable, AtomicReference {
         /// Answer templates by list index.
         let answers: [ListAnswer]
         let common: CommonAnswers
-        /// Where queries that are not blocked go; part of the snapshot so a reload can change it.
-        let upstreams: UpstreamPool
 
-        init(generation: Int, settings: ResolverSettings, policy: CompiledPolicy, metrics: ResolverMetrics? = nil) throws {
+        init(generation: Int, settings: ResolverSettings, policy: CompiledPolicy) throws {
             self.generation = generation
             self.settings = settings
             self.policy = policy
-            self.upstreams = try UpstreamPool(settings: settings, metrics: metrics)
+            let udpSize = UInt16(settings.ednsUDPSize)
             var answers: [ListAnswer] = []
             for list in policy.lists {
-                answers.append(try ListAnswer(list: list.settings, rules: list.parsed.rules))
+                answers.append(try ListAnswer(list: list.settings, rules: list.parsed.rules, udpSize: udpSize))
             }
             self.answers = answers
-            self.common = try CommonAnswers()
+            self.common = try CommonAnswers(udpSize: udpSize)
         }
     }
 

@@ -46,8 +46,7 @@ final class PolicyStore: Sendable {
         let parts: PolicySnapshot.Parts
         do {
             let policy = try PolicyLoader(problemsKept: ListReport.problemsLogged).load(settings, previous: old.policy)
-            parts = try PolicySnapshot.Parts(generation: old.generation + 1, settings: settings, policy: policy,
-                                             metrics: metrics)
+            parts = try PolicySnapshot.Parts(generation: old.generation + 1, settings: settings, policy: policy)
         } catch {
             metrics?.reloadFinished(seconds: nil, success: false)
             return .failure(ReloadError(message: "\(error)"))
@@ -76,23 +75,23 @@ final class PolicyStore: Sendable {
                                                                   ordering: .acquiringAndReleasing)
             if exchanged {
                 snapshot.sequence = sequence.wrappingIncrementThenLoad(ordering: .relaxed)
-                for context in subscribers.withLockedValue({ $0 }) { context.adopt(snapshot) }
+                for adopt in subscribers.withLockedValue({ $0 }) { adopt(snapshot) }
                 return
             }
             expected = original
         }
     }
 
-    /// Event loops that keep their own reference to the current snapshot (see `LoopContext`).
-    private let subscribers = NIOLockedValueBox<[LoopContext]>([])
+    /// Event loops that keep their own reference to the current snapshot (see `LoopContext`): how
+    /// each takes a published one. Closures, so that the policy knows nothing of the pipeline.
+    private let subscribers = NIOLockedValueBox<[@Sendable (PolicySnapshot) -> Void]>([])
     /// Orders publications, so a loop never swaps a newer snapshot for an older one.
     private let sequence = ManagedAtomic<Int>(0)
 
     /// Registers event loops to be handed every snapshot published from now on.
-    func subscribe(_ contexts: [LoopContext]) {
-        subscribers.withLockedValue { $0 += contexts }
-        let snapshot = current
-        for context in contexts { context.adopt(snapshot) }
+    func subscribe(_ adopt: @escaping @Sendable (PolicySnapshot) -> Void) {
+        subscribers.withLockedValue { $0.append(adopt) }
+        adopt(current)
     }
 
     /// Recomputes which lists are in force now and publishes the change, if any; returns when

@@ -32,18 +32,27 @@ final class DNSServer: Sendable {
         upstreamPools = pools
     }
 
-    static func start(settings: ResolverSettings, resolver: QueryResolver, group: MultiThreadedEventLoopGroup,
-                      metrics: ResolverMetrics, queryLog: QueryLog?, logger: Logger) async throws -> DNSServer {
+    /// Binds every listener. `pipeline` answers the queries; `cache` and `upstreams` are shared
+    /// by the event loops, each of which gets a `LoopContext` of its own.
+    static func start(settings: ResolverSettings, pipeline: QueryPipeline, cache: AnswerCache, upstreams: UpstreamSet,
+                      group: MultiThreadedEventLoopGroup, metrics: ResolverMetrics, queryLog: QueryLog?,
+                      logger: Logger) async throws -> DNSServer {
         var udp: [Channel] = []
         var tcp: [Channel] = []
         let idle = TimeAmount.milliseconds(Int64(settings.tcpIdleTimeoutMilliseconds))
-        // One context per event loop: its cache, pending forwards, rate buckets, TCP connections.
+        // One context per event loop: its rate buckets, upstream sockets, counters, policy reference;
+        // and one registry of its TCP connections.
         var contexts: [ObjectIdentifier: LoopContext] = [:]
+        var registries: [ObjectIdentifier: TCPConnectionRegistry] = [:]
         for (index, loop) in group.makeIterator().enumerated() {
-            contexts[ObjectIdentifier(loop)] = LoopContext(eventLoop: loop, index: index, metrics: metrics, queryLog: queryLog)
+            let context = LoopContext(eventLoop: loop, index: index, cache: cache, metrics: metrics, queryLog: queryLog)
+            contexts[ObjectIdentifier(loop)] = context
+            registries[ObjectIdentifier(loop)] = TCPConnectionRegistry()
+            pipeline.store.subscribe { context.adopt($0) }
+            upstreams.subscribe { context.adopt($0) }
         }
         let loopContexts = contexts
-        resolver.store.subscribe(Array(contexts.values))
+        let loopRegistries = registries
         let perLoopConnections = max(1, settings.tcpMaxConnections / max(1, contexts.count))
         do {
             for address in settings.listen {
@@ -68,7 +77,9 @@ final class DNSServer: Sendable {
                                 try sync.addHandler(ByteToMessageHandler(DNSFrameDecoder()))
                                 // Registered in the dictionary above for every loop of `group`.
                                 let loop = loopContexts[ObjectIdentifier(channel.eventLoop)]!
-                                try sync.addHandler(TCPQueryHandler(resolver: resolver, loop: loop,
+                                let connections = loopRegistries[ObjectIdentifier(channel.eventLoop)]!
+                                try sync.addHandler(TCPQueryHandler(pipeline: pipeline, loop: loop,
+                                                                    connections: connections,
                                                                     maxConnections: perLoopConnections))
                             }
                         }
@@ -95,9 +106,9 @@ final class DNSServer: Sendable {
                             .channelInitializer { channel in
                                 channel.eventLoop.makeCompletedFuture {
                                     // Registered in the dictionary above for every loop of `group`.
-                                    let context = loopContexts[ObjectIdentifier(channel.eventLoop)]!
+                                    let loop = loopContexts[ObjectIdentifier(channel.eventLoop)]!
                                     try channel.pipeline.syncOperations.addHandler(
-                                        UDPQueryHandler(resolver: resolver, context: context))
+                                        UDPQueryHandler(pipeline: pipeline, loop: loop))
                                 }
                             }
                             .bind(to: socketAddress).get()

@@ -2,8 +2,8 @@ import NIOCore
 
 /// The open TCP connections of one event loop, for `tcp.max_connections`: when a new connection
 /// would exceed this loop's share, the connection idle longest (no query pending) is closed; when
-/// none is idle, the new one is.
-final class TCPConnectionRegistry {
+/// none is idle, the new one is. Confined to its event loop, like `LoopContext`.
+final class TCPConnectionRegistry: @unchecked Sendable {
     final class Record {
         let channel: Channel
         var lastActivity: NIODeadline

@@ -15,8 +15,9 @@ final class TCPQueryHandler: ChannelInboundHandler {
     static let maxPending = 64
     static let maxQueued = 512
 
-    private let resolver: QueryResolver
+    private let pipeline: QueryPipeline
     private let loop: LoopContext
+    private let connections: TCPConnectionRegistry
     private let maxConnections: Int
     /// This connection in the loop's registry (for `tcp.max_connections`).
     private var record: TCPConnectionRegistry.Record?
@@ -25,14 +26,15 @@ final class TCPQueryHandler: ChannelInboundHandler {
     }
     private var inputClosed = false
 
-    init(resolver: QueryResolver, loop: LoopContext, maxConnections: Int) {
-        self.resolver = resolver
+    init(pipeline: QueryPipeline, loop: LoopContext, connections: TCPConnectionRegistry, maxConnections: Int) {
+        self.pipeline = pipeline
         self.loop = loop
+        self.connections = connections
         self.maxConnections = maxConnections
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        record = loop.connections.admit(context.channel, limit: maxConnections, now: .now())
+        record = connections.admit(context.channel, limit: maxConnections, now: .now())
         if record == nil {
             context.close(promise: nil)  // over the limit and no idle connection to make room
             return
@@ -41,7 +43,7 @@ final class TCPQueryHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        loop.connections.remove(context.channel)
+        connections.remove(context.channel)
         context.fireChannelInactive()
     }
 
@@ -52,7 +54,7 @@ final class TCPQueryHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        switch resolver.respond(to: message, transport: .tcp, client: context.remoteAddress, context: loop,
+        switch pipeline.respond(to: message, transport: .tcp, client: context.remoteAddress, loop: loop,
                                 allocator: context.channel.allocator) {
         case .none:
             break

@@ -4,24 +4,24 @@ import NIOCore
 ///
 /// Answers made at once are written as they come and flushed once per read batch, so NIO can
 /// send them together; forwarded answers are written when the upstream replies. Nothing one
-/// datagram does can stop the socket: bad input is answered or dropped by `QueryResolver`.
+/// datagram does can stop the socket: bad input is answered or dropped by `QueryPipeline`.
 final class UDPQueryHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
-    private let resolver: QueryResolver
-    private let context: LoopContext
+    private let pipeline: QueryPipeline
+    private let loop: LoopContext
     private var pendingFlush = false
 
-    init(resolver: QueryResolver, context: LoopContext) {
-        self.resolver = resolver
-        self.context = context
+    init(pipeline: QueryPipeline, loop: LoopContext) {
+        self.pipeline = pipeline
+        self.loop = loop
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = Self.unwrapInboundIn(data)
-        switch resolver.respond(to: envelope.data, transport: .udp, client: envelope.remoteAddress,
-                                context: self.context, allocator: context.channel.allocator) {
+        switch pipeline.respond(to: envelope.data, transport: .udp, client: envelope.remoteAddress, loop: loop,
+                                allocator: context.channel.allocator) {
         case .none:
             break
         case .now(let reply):

@@ -11,9 +11,9 @@ final class UpstreamExchangeHandler<Inbound: UpstreamInbound>: ChannelInboundHan
     private let id: UInt16
     private let question: Question
     private let upstream: SocketAddress
-    private let promise: EventLoopPromise<UpstreamPool.Answer>
+    private let promise: EventLoopPromise<ReplyParser.Reply>
 
-    init(id: UInt16, question: Question, upstream: SocketAddress, promise: EventLoopPromise<UpstreamPool.Answer>) {
+    init(id: UInt16, question: Question, upstream: SocketAddress, promise: EventLoopPromise<ReplyParser.Reply>) {
         self.id = id
         self.question = question
         self.upstream = upstream
@@ -27,7 +27,7 @@ final class UpstreamExchangeHandler<Inbound: UpstreamInbound>: ChannelInboundHan
         let reply = message.withUnsafeReadableBytes { bytes in
             ReplyParser.check(bytes, id: id, question: question)
         }
-        if let reply { promise.succeed(UpstreamPool.Answer(message: message, reply: reply)) }
+        if let reply { promise.succeed(reply) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -19,6 +19,10 @@ final class UpstreamHealth: Sendable {
     /// Tries in a row that fail before an upstream is marked down.
     static let failuresBeforeDown = 3
 
+    /// Up until `failuresBeforeDown` tries in a row failed, and again from its next answer (the
+    /// `dns_upstream_up` gauge).
+    var isUp: Bool { failures.load(ordering: .relaxed) < Self.failuresBeforeDown }
+
     func isDown(now: NIODeadline) -> Bool {
         downUntil.load(ordering: .relaxed) > Int64(now.uptimeNanoseconds)
     }

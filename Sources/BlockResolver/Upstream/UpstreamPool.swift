@@ -13,21 +13,15 @@ import ResolverConfig
 /// one query together stay within `query_timeout_ms`. The order follows `upstream_strategy`;
 /// an upstream that failed three times in a row is marked down, tried last, and probed in the
 /// background until it answers again.
-final class UpstreamPool: Sendable {
-    struct Target: Sendable {
-        let address: SocketAddress
-        let name: String
-        let tcpOnly: Bool
-        let health = UpstreamHealth()
-        let metrics: UpstreamMetrics?
-    }
-
-    struct Answer {
-        let message: ByteBuffer
-        let reply: ReplyParser.Reply
-    }
+///
+/// A pool is immutable; `UpstreamSet` replaces it when a reload changes the upstream settings, and
+/// the new pool keeps the `UpstreamTarget` (health, latency, metrics) of every upstream it still has.
+final class UpstreamPool: Sendable, AtomicReference {
+    typealias Target = UpstreamTarget
 
     let targets: [Target]
+    /// The settings this pool was made from, so that a reload can tell whether anything changed.
+    let settings: Settings
     let strategy: ResolverSettings.UpstreamStrategy
     let timeout: TimeAmount
     let deadline: TimeAmount
@@ -40,12 +34,38 @@ final class UpstreamPool: Sendable {
     /// One query in this many tries a random other upstream first under `fastest`.
     static let probeEvery = 32
 
-    init(settings: ResolverSettings, metrics: ResolverMetrics? = nil) throws {
-        targets = try settings.upstreams.map {
-            Target(address: try SocketAddress(ipAddress: $0.address.host, port: $0.address.port),
-                   name: $0.address.description, tcpOnly: $0.tcp, metrics: metrics?.upstream($0.address.description))
+    /// The part of the config a pool is made from.
+    struct Settings: Equatable, Sendable {
+        let upstreams: [ResolverSettings.Upstream]
+        let strategy: ResolverSettings.UpstreamStrategy
+        let timeoutMilliseconds: Int
+        let queryTimeoutMilliseconds: Int
+        let ednsUDPSize: Int
+
+        init(_ settings: ResolverSettings) {
+            upstreams = settings.upstreams
+            strategy = settings.upstreamStrategy
+            timeoutMilliseconds = settings.timeoutMilliseconds
+            queryTimeoutMilliseconds = settings.queryTimeoutMilliseconds
+            ednsUDPSize = settings.ednsUDPSize
         }
-        strategy = settings.upstreamStrategy
+    }
+
+    /// A pool for `settings`, taking the target of each upstream that `previous` already has
+    /// (same address and transport), so that its health and latency carry over.
+    init(settings: ResolverSettings, previous: UpstreamPool? = nil, metrics: ResolverMetrics? = nil) throws {
+        let settings = Settings(settings)
+        self.settings = settings
+        targets = try settings.upstreams.map { upstream in
+            if let kept = previous?.targets.first(where: { $0.name == upstream.address.description
+                && $0.tcpOnly == upstream.tcp }) {
+                return kept
+            }
+            return UpstreamTarget(address: try SocketAddress(ipAddress: upstream.address.host, port: upstream.address.port),
+                                  name: upstream.address.description, tcpOnly: upstream.tcp,
+                                  metrics: metrics?.upstream(upstream.address.description))
+        }
+        strategy = settings.strategy
         timeout = .milliseconds(Int64(settings.timeoutMilliseconds))
         deadline = .milliseconds(Int64(settings.queryTimeoutMilliseconds))
         udpSize = UInt16(settings.ednsUDPSize)
@@ -83,25 +103,16 @@ final class UpstreamPool: Sendable {
     /// each future allocated and released costs about as much as answering a blocked name.
     func forward(_ question: Question, dnssecOK: Bool, checkingDisabled: Bool, on eventLoop: EventLoop,
                  sockets: UpstreamSocketPool? = nil, logger: Logger,
-                 completion: @escaping (Result<Answer, Error>) -> Void) {
+                 completion: @escaping (Result<ReplyParser.Reply, Error>) -> Void) {
         let query = queries.query(question, dnssecOK: dnssecOK, checkingDisabled: checkingDisabled)
         let now = NIODeadline.now()
         attempt(order(now: now)[...], query: query, question: question, deadline: now + deadline, reasons: [],
                 on: eventLoop, sockets: sockets, logger: logger, completion: completion)
     }
 
-    /// The same as a future, for callers off the query path.
-    func forward(_ question: Question, dnssecOK: Bool, checkingDisabled: Bool, on eventLoop: EventLoop,
-                 sockets: UpstreamSocketPool? = nil, logger: Logger) -> EventLoopFuture<Answer> {
-        let promise = eventLoop.makePromise(of: Answer.self)
-        forward(question, dnssecOK: dnssecOK, checkingDisabled: checkingDisabled, on: eventLoop, sockets: sockets,
-                logger: logger) { promise.completeWith($0) }
-        return promise.futureResult
-    }
-
     private func attempt(_ remaining: ArraySlice<Int>, query: [UInt8], question: Question, deadline: NIODeadline,
                          reasons: [String], on eventLoop: EventLoop, sockets: UpstreamSocketPool?, logger: Logger,
-                         completion: @escaping (Result<Answer, Error>) -> Void) {
+                         completion: @escaping (Result<ReplyParser.Reply, Error>) -> Void) {
         let now = NIODeadline.now()
         guard let index = remaining.first, deadline > now else {
             let why = remaining.isEmpty ? reasons : reasons + ["query deadline reached"]
@@ -110,7 +121,7 @@ final class UpstreamPool: Sendable {
         let target = targets[index]
         let budget = min(timeout, deadline - now)
         let started = now
-        let succeeded = { (answer: Answer) in
+        let succeeded = { (answer: ReplyParser.Reply) in
             let latency = NIODeadline.now() - started
             target.health.recordSuccess(latency: latency)
             target.metrics?.queries.increment()
@@ -131,7 +142,7 @@ final class UpstreamPool: Sendable {
         exchange(query, question: question, target: target, overTCP: target.tcpOnly, budget: budget, on: eventLoop,
                  sockets: sockets) { result in
             switch result {
-            case .success(let answer) where answer.reply.truncated && !target.tcpOnly:
+            case .success(let answer) where answer.truncated && !target.tcpOnly:
                 // Truncated over UDP: the same upstream again over TCP.
                 let left = deadline - NIODeadline.now()
                 self.exchange(query, question: question, target: target, overTCP: true,
@@ -177,7 +188,7 @@ final class UpstreamPool: Sendable {
     /// when there is one, else (TCP, or no pool yet) over a fresh socket of its own.
     private func exchange(_ query: [UInt8], question: Question, target: Target, overTCP: Bool, budget: TimeAmount,
                           on eventLoop: EventLoop, sockets: UpstreamSocketPool? = nil,
-                          completion: @escaping (Result<Answer, Error>) -> Void) {
+                          completion: @escaping (Result<ReplyParser.Reply, Error>) -> Void) {
         if !overTCP, let sockets, sockets.eventLoop === eventLoop,
            sockets.send(query, question: question, to: target.address, budget: budget, completion: completion) {
             return
@@ -187,7 +198,7 @@ final class UpstreamPool: Sendable {
         buffer.setInteger(id, at: 0)
         let message = buffer
         let upstream = target.address
-        let promise = eventLoop.makePromise(of: Answer.self)
+        let promise = eventLoop.makePromise(of: ReplyParser.Reply.self)
         let timer = eventLoop.scheduleTask(in: budget) { promise.fail(UpstreamError.timeout) }
         let channel: EventLoopFuture<Channel>
         if overTCP {

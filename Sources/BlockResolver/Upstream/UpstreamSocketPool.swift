@@ -33,10 +33,10 @@ final class UpstreamSocketPool: @unchecked Sendable {
         let ipv6: Bool
         unowned let pool: UpstreamSocketPool
         var timer: NIOScheduledCallback?
-        let completion: (Result<UpstreamPool.Answer, Error>) -> Void
+        let completion: (Result<ReplyParser.Reply, Error>) -> Void
 
         init(id: UInt16, question: Question, upstream: SocketAddress, slot: Slot, ipv6: Bool, pool: UpstreamSocketPool,
-             completion: @escaping (Result<UpstreamPool.Answer, Error>) -> Void) {
+             completion: @escaping (Result<ReplyParser.Reply, Error>) -> Void) {
             self.id = id
             self.question = question
             self.upstream = upstream
@@ -96,7 +96,7 @@ final class UpstreamSocketPool: @unchecked Sendable {
     /// Returns false, without calling `completion`, when no socket of that family is ready (the
     /// caller opens one of its own).
     func send(_ message: [UInt8], question: Question, to upstream: SocketAddress, budget: TimeAmount,
-              completion: @escaping (Result<UpstreamPool.Answer, Error>) -> Void) -> Bool {
+              completion: @escaping (Result<ReplyParser.Reply, Error>) -> Void) -> Bool {
         let ipv6: Bool
         switch upstream {
         case .v6: ipv6 = true
@@ -132,7 +132,7 @@ final class UpstreamSocketPool: @unchecked Sendable {
     }
 
     /// Ends `exchange` (reply, timeout) exactly once.
-    fileprivate func finish(_ exchange: Exchange, with result: Result<UpstreamPool.Answer, Error>) {
+    fileprivate func finish(_ exchange: Exchange, with result: Result<ReplyParser.Reply, Error>) {
         let slot = exchange.slot
         guard slot.pending[exchange.id] === exchange else { return }
         slot.pending.removeValue(forKey: exchange.id)
@@ -162,9 +162,8 @@ final class UpstreamSocketPool: @unchecked Sendable {
             ReplyParser.check(bytes, id: id, question: exchange.question)
         }
         guard let reply else { return }  // a spoofed or stale datagram: keep waiting for the real one
-        // Copy: the datagram is a slice of the socket's 64 KiB receive buffer.
-        let message = ByteBufferAllocator().buffer(bytes: envelope.data.readableBytesView)
-        finish(exchange, with: .success(UpstreamPool.Answer(message: message, reply: reply)))
+        // The reply's image is a copy: the datagram is a slice of the socket's 64 KiB receive buffer.
+        finish(exchange, with: .success(reply))
     }
 
     /// Closes every socket (shutdown).

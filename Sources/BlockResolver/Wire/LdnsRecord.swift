@@ -36,12 +36,14 @@ enum LdnsRecord {
     }
 
     /// Wire form of an OPT record (RFC 6891) advertising `udpSize`, carrying an Extended DNS
-    /// Error option (RFC 8914) when `ede` is given. Built by serialising an ldns packet with only
+    /// Error option (RFC 8914) when `ede` is given, and the upper bits of an extended rcode
+    /// (BADVERS) when `extendedRcode` is. Built by serialising an ldns packet with only
     /// EDNS set and taking what follows its 12-byte header.
-    static func opt(udpSize: UInt16, ede: (code: UInt16, text: String)?, dnssecOK: Bool = false) throws(LdnsError)
-        -> [UInt8] {
+    static func opt(udpSize: UInt16, ede: (code: UInt16, text: String)?, dnssecOK: Bool = false,
+                    extendedRcode: UInt8 = 0) throws(LdnsError) -> [UInt8] {
         let packet = try LdnsPacket()
         ldns_pkt_set_edns_udp_size(packet.pointer, udpSize)
+        ldns_pkt_set_edns_extended_rcode(packet.pointer, extendedRcode)
         if dnssecOK { ldns_pkt_set_edns_do(packet.pointer, 1) }
         if let ede {
             var payload: [UInt8] = [UInt8(ede.code >> 8), UInt8(ede.code & 0xFF)]

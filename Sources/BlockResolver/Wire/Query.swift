@@ -1,3 +1,5 @@
+import ResolverConfig
+
 /// A client's query as the rest of the server sees it: plain Swift values read off the ldns
 /// packet. `name` points into the ldns packet and is valid only inside the `QueryParser.parse`
 /// call that produced it; copy it (`Question`) to keep it longer.
@@ -16,40 +18,32 @@ struct Query {
     struct EDNS {
         let udpSize: UInt16
         let dnssecOK: Bool
+        /// EDNS version; only 0 exists, anything higher is answered BADVERS (RFC 6891 6.1.3).
+        let version: UInt8
     }
 
-    /// Largest answer the client takes over UDP (RFC 1035 512 bytes, or its EDNS size).
-    var maxUDPSize: Int { edns.map { max(512, Int($0.udpSize)) } ?? 512 }
-}
+    /// The DO bit, echoed in the OPT of every answer to an EDNS client (RFC 3225).
+    var dnssecOK: Bool { edns?.dnssecOK ?? false }
 
-/// The question of a query copied out of the packet, kept while an answer is awaited upstream.
-struct Question: Sendable, Equatable {
-    /// Wire-form name as the client wrote it.
-    let name: [UInt8]
-    let type: UInt16
-    let `class`: UInt16
-
-    init(_ query: Query) {
-        name = Array(query.name)
-        type = query.type
-        self.class = query.class
+    /// The flags of every reply to this query (QR, RA, RD and CD as asked).
+    var replyFlags: UInt16 {
+        DNSHeader.replyFlags(recursionDesired: recursionDesired, checkingDisabled: checkingDisabled)
     }
 
-    init(name: [UInt8], type: UInt16, class: UInt16) {
-        self.name = name
-        self.type = type
-        self.class = `class`
+    /// The largest answer this client takes over `transport`: over UDP its EDNS size (at least
+    /// 512) capped by the resolver's `edns_udp_size`, or 512 without EDNS (RFC 1035, RFC 6891);
+    /// over TCP a whole message. The one place this limit is computed.
+    func sizeLimit(_ transport: Transport, ednsUDPSize: Int) -> Int {
+        guard transport == .udp else { return Int(UInt16.max) }
+        guard let edns else { return 512 }
+        return min(max(512, Int(edns.udpSize)), max(512, ednsUDPSize))
     }
 
-    /// Same name (ignoring ASCII case), type and class.
-    func matches(name other: UnsafeBufferPointer<UInt8>, type otherType: UInt16, class otherClass: UInt16) -> Bool {
-        guard type == otherType, self.class == otherClass, name.count == other.count else { return false }
-        for index in 0..<name.count where asciiLower(name[index]) != asciiLower(other[index]) { return false }
-        return true
+    /// The question name in lower case into `body`'s storage, without a heap allocation.
+    func withLowercasedName<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: name.count) { lower in
+            for index in 0..<name.count { lower[index] = DomainName.lowercase(name[index]) }
+            return body(UnsafeBufferPointer(lower))
+        }
     }
-}
-
-@inline(__always)
-func asciiLower(_ byte: UInt8) -> UInt8 {
-    byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
 }

@@ -1,7 +1,8 @@
 import CLdns
 
 /// Checks an upstream's reply with ldns before it is relayed (RFC 5452): it must parse, be a
-/// response, carry the ID we sent and the question we asked. Also reads what the cache needs.
+/// response, carry the ID we sent and the question we asked. Also reads what the cache needs,
+/// and makes the image every client is answered from (`ReplyImage`).
 enum ReplyParser {
     struct Reply: Sendable {
         let truncated: Bool
@@ -11,13 +12,13 @@ enum ReplyParser {
         let minimumTTL: UInt32?
         /// RFC 2308 negative TTL: min(SOA TTL, SOA MINIMUM) of the authority SOA, if any.
         let negativeTTL: UInt32?
-        /// Byte offsets of every record's TTL (OPT excluded), for patching cached copies.
-        let ttlOffsets: [Int]?
+        /// The message as it is relayed and cached.
+        let image: ReplyImage
     }
 
     /// What the reply says when `bytes` answers `question` sent with `id`; nil when it does not.
     static func check(_ bytes: UnsafeRawBufferPointer, id: UInt16, question: Question) -> Reply? {
-        guard bytes.count >= QueryParser.headerSize, let packet = try? LdnsPacket(wire: bytes) else { return nil }
+        guard bytes.count >= DNSHeader.size, let packet = try? LdnsPacket(wire: bytes) else { return nil }
         // Everything read below points into the packet: keep it alive to the end.
         return withExtendedLifetime(packet) { check(packet, bytes: bytes, id: id, question: question) }
     }
@@ -30,7 +31,8 @@ enum ReplyParser {
         else { return nil }
         let name = UnsafeBufferPointer(start: data, count: ldns_rdf_size(owner))
         guard question.matches(name: name, type: UInt16(ldns_rr_get_type(asked).rawValue),
-                               class: UInt16(ldns_rr_get_class(asked).rawValue))
+                               class: UInt16(ldns_rr_get_class(asked).rawValue)),
+              let image = ReplyImage(bytes, packet: packet)
         else { return nil }
         var minimum: UInt32? = nil
         var negative: UInt32? = nil
@@ -48,6 +50,6 @@ enum ReplyParser {
         }
         return Reply(truncated: ldns_pkt_tc(pointer) != 0, rcode: UInt8(ldns_pkt_get_rcode(pointer).rawValue),
                      answerCount: Int(ldns_pkt_ancount(pointer)), minimumTTL: minimum, negativeTTL: negative,
-                     ttlOffsets: TTLLocator.offsets(bytes))
+                     image: image)
     }
 }

@@ -1,19 +1,17 @@
 import Foundation
 import NIOCore
 
-/// The state of one event loop: its answer cache, the forwards it is waiting for (so identical
-/// misses share one upstream query), its rate-limit buckets and its TCP connections.
+/// The state of one event loop that the pipeline uses: its rate-limit buckets, its sockets for
+/// upstream queries, its counters and query-log buffer, and its own references to the policy
+/// and the upstream pool in force. The answer cache is shared by every loop (`AnswerCache`).
 ///
 /// Concurrency model: confined to `eventLoop`. Every handler that holds a context runs on that
-/// loop, and so does every future callback that touches it, so nothing here needs a lock. That is
-/// why it is `@unchecked Sendable`: the compiler cannot see the confinement, the code keeps it.
+/// loop, and so does every callback that touches it, so nothing here needs a lock. That is why
+/// it is `@unchecked Sendable`: the compiler cannot see the confinement, the code keeps it.
 final class LoopContext: @unchecked Sendable {
     let eventLoop: EventLoop
-    let cache = AnswerCache()
-    /// Forwards in flight by cache key; later identical misses wait on the same future.
-    var pending: [AnswerCache.Key: PendingForward] = [:]
+    let cache: AnswerCache
     let limiter = RateLimiter()
-    let connections = TCPConnectionRegistry()
     /// UDP sockets for this loop's upstream queries.
     let upstreamSockets: UpstreamSocketPool
     /// This loop's counters and answer-time histogram.
@@ -25,9 +23,13 @@ final class LoopContext: @unchecked Sendable {
     /// itself when the store publishes, so a query reads it with no atomic operation at all
     /// (an atomic reference load shared by the loops would bounce one cache line between cores).
     private(set) var snapshot: PolicySnapshot?
+    /// The upstream pool, kept the same way (`UpstreamSet` publishes a new one after a reload that
+    /// changed the upstreams).
+    private(set) var upstreams: UpstreamPool?
 
-    init(eventLoop: EventLoop, index: Int, metrics: ResolverMetrics, queryLog: QueryLog?) {
+    init(eventLoop: EventLoop, index: Int, cache: AnswerCache, metrics: ResolverMetrics, queryLog: QueryLog?) {
         self.eventLoop = eventLoop
+        self.cache = cache
         self.upstreamSockets = UpstreamSocketPool(eventLoop: eventLoop)
         self.metrics = metrics.loop(index)
         self.queryLog = queryLog
@@ -41,14 +43,20 @@ final class LoopContext: @unchecked Sendable {
         }
     }
 
-    /// Counts an answered (or dropped) query and logs it when the query log wants it.
+    /// Takes `pool` on this loop (the reload task publishes one at a time, in order).
+    func adopt(_ pool: UpstreamPool) {
+        eventLoop.execute { [self] in self.upstreams = pool }
+    }
+
+    /// Counts an answered (or dropped) query and logs it when the query log wants it: the one
+    /// place every query's outcome is recorded.
     @inline(__always)
-    func observe(_ outcome: QueryOutcome, transport: QueryResolver.Transport, started: NIODeadline,
+    func observe(_ outcome: QueryOutcome, transport: Transport, started: NIODeadline,
                  reply: ByteBuffer?, details: @autoclosure () -> QueryDetails?) {
         let elapsed = (NIODeadline.now() - started).nanoseconds
         metrics.count(outcome, transport: transport, nanoseconds: elapsed)
         guard let queryLog, let logBuffer, queryLog.wants(outcome), let details = details() else { return }
-        let rcode = reply.flatMap { $0.getInteger(at: $0.readerIndex + 3, as: UInt8.self) }.map { $0 & 0x0F }
+        let rcode = reply.flatMap { DNSHeader.rcode($0) }
         logBuffer.append(QueryLog.Record(time: Date().timeIntervalSince1970, client: details.client, transport: transport,
                                          name: details.name, type: details.type, outcome: outcome, list: details.list,
                                          rcode: rcode, latencyMicroseconds: elapsed / 1000))

@@ -1,0 +1,112 @@
+/// Where the parts of a DNS message lie, for a message ldns has already parsed and accepted: the
+/// question name, every record's TTL field, and the OPT records. The cache and the relay patch
+/// bytes (ID, letter case, TTLs) and swap the OPT record only at positions found here.
+///
+/// It steps over names and fixed fields only; every bound is checked and anything unexpected
+/// gives nil, so a message that ldns and this walker would read differently is never patched:
+/// the caller re-builds it with ldns instead (`ReplyImage`).
+struct MessageLayout {
+    /// Whether there is one question and its name is written out in labels, without a
+    /// compression pointer, so that the client's spelling can be copied over it byte for byte.
+    let questionIsPlain: Bool
+    /// Byte offset of every record's TTL, the OPT record excluded.
+    let ttlOffsets: [Int]
+    /// The OPT records.
+    let opts: [OPT]
+    /// Offset just past the last record (bytes after it are not part of the message).
+    let end: Int
+
+    /// One OPT record: where it starts and ends, whether its owner is the root name (RFC 6891
+    /// 6.1.2), and whether it is in the additional section (6.1.1).
+    struct OPT {
+        let start: Int
+        let end: Int
+        let ownerIsRoot: Bool
+        let inAdditional: Bool
+
+        var isWellPlaced: Bool { ownerIsRoot && inAdditional }
+    }
+
+    /// The one OPT record, when it is well placed and the last record of the message: it can then
+    /// be cut off or replaced without moving anything before it.
+    var trailingOPT: OPT? {
+        guard opts.count == 1, let opt = opts.first, opt.isWellPlaced, opt.end == end else { return nil }
+        return opt
+    }
+
+    init?(_ bytes: UnsafeRawBufferPointer) {
+        var ttls: [Int] = []
+        var opts: [OPT] = []
+        guard let walked = Self.walk(bytes, record: { opt, ttlOffset in
+            if let opt { opts.append(opt) } else { ttls.append(ttlOffset) }
+        }) else { return nil }
+        questionIsPlain = walked.questionIsPlain
+        ttlOffsets = ttls
+        self.opts = opts
+        end = walked.end
+    }
+
+    /// Whether a query's OPT records are as RFC 6891 6.1.1 allows: at most one, owned by the root,
+    /// in the additional section. Allocates nothing (every EDNS query is checked).
+    static func queryOPTIsValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var count = 0
+        var valid = true
+        guard walk(bytes, record: { opt, _ in
+            guard let opt else { return }
+            count += 1
+            if !opt.isWellPlaced || count > 1 { valid = false }
+        }) != nil else { return false }
+        return valid
+    }
+
+    /// Steps over the question and every record, calling `record` with each OPT record (or nil
+    /// and the TTL offset of any other record). Nil when the message does not walk cleanly.
+    private static func walk(_ bytes: UnsafeRawBufferPointer, record: (OPT?, Int) -> Void)
+        -> (questionIsPlain: Bool, end: Int)? {
+        guard bytes.count >= DNSHeader.size else { return nil }
+        func u16(_ at: Int) -> Int { Int(bytes[at]) << 8 | Int(bytes[at + 1]) }
+        let questions = u16(4)
+        let answersAndAuthorities = u16(6) + u16(8)
+        let records = answersAndAuthorities + u16(10)
+        var position = DNSHeader.size
+
+        /// Steps over a name: labels up to the root, or up to and including a compression pointer.
+        func skipName(_ compressed: inout Bool) -> Bool {
+            var steps = 0
+            while position < bytes.count && steps < 128 {
+                let length = Int(bytes[position])
+                if length == 0 { position += 1; return true }
+                if length & 0xC0 == 0xC0 { position += 2; compressed = true; return position <= bytes.count }
+                if length & 0xC0 != 0 { return false }
+                position += length + 1
+                steps += 1
+            }
+            return false
+        }
+
+        var plain = questions == 1
+        for _ in 0..<questions {
+            var compressed = false
+            guard skipName(&compressed), position + 4 <= bytes.count else { return nil }
+            if compressed { plain = false }
+            position += 4
+        }
+        for index in 0..<records {
+            let start = position
+            var compressed = false
+            guard skipName(&compressed), position + 10 <= bytes.count else { return nil }
+            let type = UInt16(u16(position))
+            let length = u16(position + 8)
+            let end = position + 10 + length
+            guard end <= bytes.count else { return nil }
+            if type == RecordType.opt {
+                record(OPT(start: start, end: end, ownerIsRoot: position == start + 1,
+                           inAdditional: index >= answersAndAuthorities), 0)
+            } else {
+                record(nil, position + 4)
+            }
+            position = end
+        }
+        return (plain, position)
+    }
+}

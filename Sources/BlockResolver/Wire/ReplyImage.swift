@@ -1,0 +1,111 @@
+import CLdns
+import NIOCore
+
+/// An upstream's answer as the resolver keeps and relays it: the message without the upstream's
+/// OPT record, with the position of every TTL, ready to be sent to any client that asked the
+/// same question. The relay and the cache answer from it the same way (`answer`), so a client
+/// gets the same message from the upstream as from the cache: its ID, its own spelling of the
+/// name, TTLs counted down, and the resolver's own OPT when it sent one (none when it did not:
+/// RFC 6891 7; the upstream's options are never passed through).
+///
+/// Bytes are patched only at positions `MessageLayout` found in a message ldns accepted. When the
+/// layout does not allow that (a compressed question name, an OPT record that is not the last
+/// record), the message is written anew by ldns from the parsed packet instead.
+struct ReplyImage: Sendable {
+    /// The message as received (the ID is replaced per answer), without its OPT record.
+    let wire: [UInt8]
+    let ttlOffsets: [Int]
+    /// Each record's TTL as received.
+    let ttls: [UInt32]
+
+    /// The image of `bytes`, the reply ldns parsed into `packet`; nil when neither way works.
+    init?(_ bytes: UnsafeRawBufferPointer, packet: LdnsPacket) {
+        if let layout = MessageLayout(bytes), layout.questionIsPlain,
+           layout.opts.isEmpty || layout.trailingOPT != nil {
+            let end = layout.trailingOPT?.start ?? layout.end
+            var wire = Array(UnsafeRawBufferPointer(rebasing: bytes[0..<end]))
+            if layout.trailingOPT != nil {
+                let additional = (UInt16(wire[10]) << 8 | UInt16(wire[11])) - 1  // counted the OPT
+                wire[10] = UInt8(additional >> 8)
+                wire[11] = UInt8(additional & 0xFF)
+            }
+            self.init(wire: wire, ttlOffsets: layout.ttlOffsets)
+            return
+        }
+        guard let wire = Self.rebuilt(packet), let layout = wire.withUnsafeBytes({ MessageLayout($0) }),
+              layout.questionIsPlain, layout.opts.isEmpty
+        else { return nil }
+        self.init(wire: wire, ttlOffsets: layout.ttlOffsets)
+    }
+
+    private init(wire: [UInt8], ttlOffsets: [Int]) {
+        self.wire = wire
+        self.ttlOffsets = ttlOffsets
+        ttls = ttlOffsets.map { offset in
+            UInt32(wire[offset]) << 24 | UInt32(wire[offset + 1]) << 16 | UInt32(wire[offset + 2]) << 8
+                | UInt32(wire[offset + 3])
+        }
+    }
+
+    /// The parsed reply written again by ldns, header and records, without EDNS: a fresh packet
+    /// gets copies of every record, so nothing of the upstream's OPT comes along.
+    private static func rebuilt(_ packet: LdnsPacket) -> [UInt8]? {
+        guard let copy = try? LdnsPacket() else { return nil }
+        let from = packet.pointer
+        let to = copy.pointer
+        ldns_pkt_set_id(to, ldns_pkt_id(from))
+        ldns_pkt_set_qr(to, ldns_pkt_qr(from))
+        ldns_pkt_set_aa(to, ldns_pkt_aa(from))
+        ldns_pkt_set_tc(to, ldns_pkt_tc(from))
+        ldns_pkt_set_rd(to, ldns_pkt_rd(from))
+        ldns_pkt_set_cd(to, ldns_pkt_cd(from))
+        ldns_pkt_set_ra(to, ldns_pkt_ra(from))
+        ldns_pkt_set_ad(to, ldns_pkt_ad(from))
+        ldns_pkt_set_opcode(to, ldns_pkt_get_opcode(from))
+        ldns_pkt_set_rcode(to, UInt8(ldns_pkt_get_rcode(from).rawValue & 0x0F))
+        let sections: [(ldns_pkt_section, UnsafeMutablePointer<ldns_rr_list>?)] = [
+            (LDNS_SECTION_QUESTION, ldns_pkt_question(from)), (LDNS_SECTION_ANSWER, ldns_pkt_answer(from)),
+            (LDNS_SECTION_AUTHORITY, ldns_pkt_authority(from)), (LDNS_SECTION_ADDITIONAL, ldns_pkt_additional(from)),
+        ]
+        for (section, list) in sections {
+            guard let list else { continue }
+            for index in 0..<ldns_rr_list_rr_count(list) {
+                // The clone belongs to `copy` once pushed, and is freed with it.
+                guard let record = ldns_rr_list_rr(list, index), let clone = ldns_rr_clone(record) else { return nil }
+                if ldns_pkt_push_rr(to, section, clone) == 0 {
+                    ldns_rr_free(clone)
+                    return nil
+                }
+            }
+        }
+        return try? copy.wire()
+    }
+
+    /// The answer to a client: `id`, the client's spelling of the question name (the same name
+    /// apart from letter case, so the same length), every TTL at most `ttlCap` and counted down
+    /// by `elapsed` seconds (or all `staleTTL` for an answer served stale), and `opt` (DO as the
+    /// client asked) when the client sent an OPT record.
+    func answer(id: UInt16, question: UnsafeBufferPointer<UInt8>, ttlCap: UInt32 = .max, elapsed: UInt32 = 0,
+                staleTTL: UInt32? = nil, opt: OPTTemplate?, dnssecOK: Bool,
+                allocator: ByteBufferAllocator) -> ByteBuffer {
+        let size = wire.count + (opt?.count ?? 0)
+        var buffer = allocator.buffer(capacity: size)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+            var out = RawWriter(raw)
+            out.bytes(wire)
+            out.set(id, at: 0)
+            if DNSHeader.size + question.count <= wire.count { out.set(question, at: DNSHeader.size) }
+            for (index, offset) in ttlOffsets.enumerated() {
+                let ttl = min(ttls[index], ttlCap)
+                out.set(staleTTL ?? (ttl > elapsed ? ttl - elapsed : 0), at: offset)
+            }
+            if let opt {
+                let additional = UInt16(wire[10]) << 8 | UInt16(wire[11])
+                out.set(additional &+ 1, at: 10)
+                out.opt(opt, dnssecOK: dnssecOK)
+            }
+            return out.position
+        }
+        return buffer
+    }
+}

@@ -6,6 +6,15 @@ public enum ListFormat: String, Sendable, CaseIterable {
     case hosts
     /// An RPZ zone file (BIND, Unbound, PowerDNS), read with ldns's zone reader.
     case rpz
+
+    /// The reader of each format: adding a format is a case above, its reader, and a line here.
+    public var readerType: any ListReader.Type {
+        switch self {
+        case .domains: return DomainsReader.self
+        case .hosts: return HostsReader.self
+        case .rpz: return RPZReader.self
+        }
+    }
 }
 
 /// What a match on a list does to the query.

@@ -18,14 +18,7 @@ public struct PolicyLoader: Sendable {
     /// Parses a list file's bytes in its format; `recordLines` keeps line numbers for reports.
     public static func parse(_ bytes: [UInt8], list: ListSettings, recordLines: Bool = false,
                              problemsKept: Int = ParsedList.problemLimit) -> ParsedList {
-        switch list.format {
-        case .rpz:
-            return RPZParser(fileName: list.pathAsWritten, recordLines: recordLines, origin: list.origin,
-                             problemsKept: problemsKept).parse(bytes)
-        case .domains, .hosts:
-            return ListParser(format: list.format, fileName: list.pathAsWritten, recordLines: recordLines,
-                              problemsKept: problemsKept).parse(bytes)
-        }
+        list.reader.parse(bytes, fileName: list.pathAsWritten, recordLines: recordLines, problemsKept: problemsKept)
     }
 
     public struct LoadError: Error, CustomStringConvertible, Sendable {
@@ -33,35 +26,27 @@ public struct PolicyLoader: Sendable {
         public var description: String { message }
     }
 
-    /// One list: reused when its file is unchanged, else parsed (domain and hosts files a chunk at
-    /// a time; RPZ zones from memory, since ldns reads them record by record anyway).
-    private func load(_ list: ListSettings, previous: CompiledPolicy?, started: UInt64) throws(ListFile.ReadError) -> LoadedList {
-        func unchanged(_ identity: ListFile.Identity) -> LoadedList? {
-            guard let old = previous?.lists.first(where: {
-                $0.settings.path == list.path && $0.settings.format == list.format && $0.settings.origin == list.origin
-                    && $0.identity == identity
-            }) else { return nil }
+    /// One list: reused when its file is unchanged, else read by its format's reader (which
+    /// decides how: domain and hosts files a chunk at a time, RPZ zones from memory).
+    private func load(_ list: ListSettings, previous: CompiledPolicy?,
+                      started: UInt64) throws(ListFile.ReadError) -> LoadedList {
+        let reader = list.reader
+        let source = try reader.open(list.path, displayName: list.pathAsWritten)
+        if let old = previous?.lists.first(where: {
+            $0.settings.path == list.path && $0.settings.format == list.format && $0.settings.origin == list.origin
+                && $0.identity == source.identity
+        }) {
             return LoadedList(settings: list, parsed: old.parsed, identity: old.identity, loadSeconds: 0, reused: true)
         }
-        let parsed: ParsedList
-        let identity: ListFile.Identity
-        if list.format == .rpz {
-            let file = try ListFile.read(path: list.path, displayName: list.pathAsWritten)
-            if let reused = unchanged(file.identity) { return reused }
-            parsed = Self.parse(file.bytes, list: list, problemsKept: problemsKept)
-            identity = file.identity
-        } else {
-            let scan = try ListFile.scan(path: list.path, displayName: list.pathAsWritten)
-            if let reused = unchanged(scan.identity) { return reused }
-            parsed = try ListParser(format: list.format, fileName: list.pathAsWritten, problemsKept: problemsKept)
-                .parseFile(at: list.path, sizeHint: scan.identity.size, lineHint: scan.newlines)
-            identity = scan.identity
-        }
+        var builder = ListBuilder(fileName: list.pathAsWritten, problemsKept: problemsKept)
+        try reader.read(source, into: &builder)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        return LoadedList(settings: list, parsed: parsed, identity: identity, loadSeconds: seconds, reused: false)
+        return LoadedList(settings: list, parsed: builder.finish(), identity: source.identity, loadSeconds: seconds,
+                          reused: false)
     }
 
-    public func load(_ settings: ResolverSettings, previous: CompiledPolicy? = nil) throws(LoadError) -> CompiledPolicy {
+    public func load(_ settings: ResolverSettings,
+                     previous: CompiledPolicy? = nil) throws(LoadError) -> CompiledPolicy {
         var loaded: [LoadedList] = []
         for list in settings.lists {
             let started = DispatchTime.now().uptimeNanoseconds

@@ -7,7 +7,7 @@ final class CompiledPolicyTests: XCTestCase {
         try CompiledPolicy(lists: lists.map { name, action, text in
             let settings = ListSettings(name: name, path: "/\(name)", pathAsWritten: name, format: .domains,
                                         action: action, category: name, configLine: 1)
-            let parsed = ListParser(format: .domains, fileName: name).parse(Array(text.utf8))
+            let parsed = DomainsReader().parse(Array(text.utf8), fileName: name)
             return LoadedList(settings: settings, parsed: parsed,
                               identity: ListFile.Identity(size: 0, modified: .init(), contentHash: 0),
                               loadSeconds: 0, reused: false)

@@ -21,7 +21,7 @@ final class ListParserTests: XCTestCase {
             two names.com here.com
             ok.co.id\r
             """
-        let list = ListParser(format: .domains, fileName: "lists/pse.txt").parse(Array(text.utf8))
+        let list = DomainsReader().parse(Array(text.utf8), fileName: "lists/pse.txt")
         XCTAssertEqual(names(list), ["paypal.com.", "steampowered.com.", "ok.co.id."])
         XCTAssertEqual(list.count, 3)
         XCTAssertEqual(list.problemCount, 4)
@@ -42,30 +42,30 @@ final class ListParserTests: XCTestCase {
             not-an-ip e.example.com
             0.0.0.0 bad..name f.example.com
             """
-        let list = ListParser(format: .hosts, fileName: "h").parse(Array(text.utf8))
+        let list = HostsReader().parse(Array(text.utf8), fileName: "h")
         XCTAssertEqual(names(list), ["a.example.com.", "b.example.com.", "c.example.com.", "f.example.com."])
         XCTAssertEqual(list.ignoredCount, 3)
         XCTAssertEqual(list.problems.map(\.line), [5, 6, 7])
     }
 
     func testEmptyFileAndFileWithoutFinalNewline() {
-        XCTAssertEqual(ListParser(format: .domains, fileName: "e").parse([]).count, 0)
-        XCTAssertEqual(names(ListParser(format: .domains, fileName: "e").parse(Array("a.com\nb.com".utf8))),
+        XCTAssertEqual(DomainsReader().parse([], fileName: "e").count, 0)
+        XCTAssertEqual(names(DomainsReader().parse(Array("a.com\nb.com".utf8), fileName: "e")),
                        ["a.com.", "b.com."])
     }
 
     func testNonASCIIBytesAreReportedAsHexNotCrashed() {
         let bytes: [UInt8] = Array("caf".utf8) + [0xC3, 0xA9] + Array(".id\n\u{0}\n".utf8)
-        let list = ListParser(format: .domains, fileName: "u").parse(bytes)
+        let list = DomainsReader().parse(bytes, fileName: "u")
         XCTAssertEqual(list.count, 0)
         XCTAssertEqual(list.problems.map(\.description),
                        [#"u:1: invalid byte \xC3: "caf\xC3\xA9.id""#, #"u:2: invalid byte \x00: "\x00""#])
     }
 
     func testByteOrderMarkAndTrailingDotLocalhost() {
-        let domains = ListParser(format: .domains, fileName: "b").parse([0xEF, 0xBB, 0xBF] + Array("paypal.com\n".utf8))
+        let domains = DomainsReader().parse([0xEF, 0xBB, 0xBF] + Array("paypal.com\n".utf8), fileName: "b")
         XCTAssertEqual(names(domains), ["paypal.com."])
-        let hosts = ListParser(format: .hosts, fileName: "h").parse(Array("127.0.0.1 localhost. x.com\n".utf8))
+        let hosts = HostsReader().parse(Array("127.0.0.1 localhost. x.com\n".utf8), fileName: "h")
         XCTAssertEqual(names(hosts), ["x.com."])
         XCTAssertEqual(hosts.ignoredCount, 1)
     }
@@ -73,16 +73,18 @@ final class ListParserTests: XCTestCase {
     func testChunkedParsingMatchesWholeFileParsing() throws {
         let text = "\u{FEFF}# header\npaypal.com\r\nbad..name\n\nSteam.COM  # c\nhttp://x/\nlast.example"
         let bytes = Array(text.utf8)
-        let parser = ListParser(format: .domains, fileName: "f", recordLines: true)
-        let whole = parser.parse(bytes)
+        let reader = DomainsReader()
+        let whole = reader.parse(bytes, fileName: "f", recordLines: true)
         for size in 1...9 {
-            var state = ListParser.State(parser: parser, capacity: 0)
+            var builder = ListBuilder(fileName: "f", recordLines: true)
+            var lines = ListLines(reader: reader)
             var index = 0
             while index < bytes.count {
-                state.feed(bytes[index..<min(index + size, bytes.count)])
+                lines.feed(bytes[index..<min(index + size, bytes.count)], into: &builder)
                 index += size
             }
-            let chunked = state.finish()
+            lines.finish(into: &builder)
+            let chunked = builder.finish()
             XCTAssertEqual(chunked.arena, whole.arena, "chunks of \(size)")
             XCTAssertEqual(chunked.lines, whole.lines, "chunks of \(size)")
             XCTAssertEqual(chunked.problems, whole.problems, "chunks of \(size)")
@@ -96,7 +98,15 @@ final class ListParserTests: XCTestCase {
         let scan = try ListFile.scan(path: url.path)
         XCTAssertEqual(scan.newlines, 6)
         XCTAssertEqual(scan.identity, try ListFile.read(path: url.path).identity)
-        let fromFile = try parser.parseFile(at: url.path, sizeHint: scan.identity.size, lineHint: scan.newlines)
+        let source = try reader.open(url.path, displayName: "f")
+        XCTAssertEqual(source.identity, scan.identity)
+        var builder = ListBuilder(fileName: "f", recordLines: true)
+        try reader.read(source, into: &builder)
+        let fromFile = builder.finish()
         XCTAssertEqual(fromFile.arena, whole.arena)
+        XCTAssertEqual(fromFile.lines, whole.lines)
+        // Sized from the scan, not grown: the arena's capacity stays with the list.
+        let reserved = DomainsReader.arenaCapacity(size: bytes.count, newlines: 6)
+        XCTAssertTrue((reserved..<reserved + 64).contains(fromFile.arena.capacity), "\(fromFile.arena.capacity)")
     }
 }

@@ -29,7 +29,7 @@ final class ListScheduleTests: XCTestCase {
         func list(_ name: String, _ action: ListAction, _ schedule: ListSchedule) -> LoadedList {
             LoadedList(settings: ListSettings(name: name, path: "/" + name, pathAsWritten: name, format: .domains,
                                               action: action, category: name, configLine: 1, schedule: schedule),
-                       parsed: ListParser(format: .domains, fileName: name).parse(Array("paypal.com\n".utf8)),
+                       parsed: DomainsReader().parse(Array("paypal.com\n".utf8), fileName: name),
                        identity: .init(size: 0, modified: .init(), contentHash: 0), loadSeconds: 0, reused: false)
         }
         // Blocked from the sanction date; a temporary unblock for one week in between.
@@ -54,7 +54,7 @@ final class ListScheduleTests: XCTestCase {
         func list(_ name: String, _ action: ListAction, _ text: String) -> LoadedList {
             LoadedList(settings: ListSettings(name: name, path: "/" + name, pathAsWritten: name, format: .domains,
                                               action: action, category: name, configLine: 1),
-                       parsed: ListParser(format: .domains, fileName: name).parse(Array(text.utf8)),
+                       parsed: DomainsReader().parse(Array(text.utf8), fileName: name),
                        identity: .init(size: 0, modified: .init(), contentHash: 0), loadSeconds: 0, reused: false)
         }
         let policy = try CompiledPolicy(lists: [list("watch", .monitor, "steampowered.com\nstore.steampowered.com\n"),

@@ -18,7 +18,7 @@ final class RPZParserTests: XCTestCase {
     }
 
     func testEveryTriggerAndAction() throws {
-        let list = RPZParser(fileName: "policy.rpz", recordLines: true).parse(try Self.fixture())
+        let list = RPZReader().parse(try Self.fixture(), fileName: "policy.rpz", recordLines: true)
         XCTAssertEqual(entries(list), [
             "judi.example. nxdomain",
             "*.judi.example. nxdomain",
@@ -36,7 +36,7 @@ final class RPZParserTests: XCTestCase {
     }
 
     func testLocalDataKeepsEveryRecordOfTheOwner() throws {
-        let list = RPZParser(fileName: "policy.rpz").parse(try Self.fixture())
+        let list = RPZReader().parse(try Self.fixture(), fileName: "policy.rpz")
         let local = list.rules.compactMap { rule -> [LocalRecord]? in
             if case .localData(let records) = rule.action { return records }
             return nil
@@ -49,21 +49,21 @@ final class RPZParserTests: XCTestCase {
 
     func testRelativeZoneNeedsOriginFromConfig() {
         let text = "@ 300 SOA ns hostmaster 1 3600 600 86400 300\nblocked CNAME .\n"
-        let withOrigin = RPZParser(fileName: "z", origin: "rpz.local").parse(Array(text.utf8))
+        let withOrigin = RPZReader(origin: "rpz.local").parse(Array(text.utf8), fileName: "z")
         XCTAssertEqual(entries(withOrigin), ["blocked. nxdomain"])
         XCTAssertEqual(withOrigin.problemCount, 0)
     }
 
     func testEmptyAndGarbageZonesDoNotCrash() {
-        XCTAssertEqual(RPZParser(fileName: "z").parse([]).count, 0)
-        let garbage = RPZParser(fileName: "z").parse(Array("((((\n\u{0}\u{1}\n$INCLUDE other\n".utf8))
+        XCTAssertEqual(RPZReader().parse([], fileName: "z").count, 0)
+        let garbage = RPZReader().parse(Array("((((\n\u{0}\u{1}\n$INCLUDE other\n".utf8), fileName: "z")
         XCTAssertEqual(garbage.count, 0)
         XCTAssertGreaterThan(garbage.problemCount, 0)
     }
 
     func testPrecedenceAcrossFormatsAndScopes() throws {
-        let rpz = RPZParser(fileName: "policy.rpz").parse(try Self.fixture())
-        let domains = ListParser(format: .domains, fileName: "d").parse(Array("example\n".utf8))
+        let rpz = RPZReader().parse(try Self.fixture(), fileName: "policy.rpz")
+        let domains = DomainsReader().parse(Array("example\n".utf8), fileName: "d")
         func loaded(_ name: String, _ action: ListAction, _ parsed: ParsedList, format: ListFormat) -> LoadedList {
             LoadedList(settings: ListSettings(name: name, path: "/" + name, pathAsWritten: name, format: format,
                                               action: action, category: name, configLine: 1),

@@ -21,7 +21,7 @@ final class VerdictTests: XCTestCase {
         -> (ListSettings, ParsedList) {
         (ListSettings(name: name, path: "/" + name, pathAsWritten: name, format: .domains, action: action,
                       category: name, configLine: 1, response: response),
-         ListParser(format: .domains, fileName: name).parse(Array(text.utf8)))
+         DomainsReader().parse(Array(text.utf8), fileName: name))
     }
 
     /// The verdict for `name`/`type` over `transport`, as "forward", "drop" or "RCODE answers/authority TC?".
@@ -72,7 +72,7 @@ final class VerdictTests: XCTestCase {
     }
 
     func testRPZActionsOverUDPAndTCP() throws {
-        let rpz = RPZParser(fileName: "policy.rpz").parse(try RPZParserTests.fixture())
+        let rpz = RPZReader().parse(try RPZParserTests.fixture(), fileName: "policy.rpz")
         let settings = ListSettings(name: "rpz", path: "/rpz", pathAsWritten: "rpz", format: .rpz, action: .block,
                                     category: "rpz", configLine: 1)
         let s = try snapshot([(settings, rpz)])

@@ -1,0 +1,66 @@
+/// Cuts the bytes of a `LineListReader`'s file into lines as chunks arrive and hands each line's
+/// fields to the reader. A line cut by a chunk boundary waits in `partial` for the rest, so the
+/// result does not depend on how the file was cut.
+struct ListLines<Reader: LineListReader> {
+    let reader: Reader
+    private var lineNumber = 0
+    private var partial: [UInt8] = []
+
+    init(reader: Reader) {
+        self.reader = reader
+    }
+
+    mutating func feed(_ chunk: ArraySlice<UInt8>, into builder: inout ListBuilder) {
+        var start = chunk.startIndex
+        while let newline = chunk[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            if partial.isEmpty {
+                line(chunk[start..<newline], into: &builder)
+            } else {
+                partial.append(contentsOf: chunk[start..<newline])
+                let whole = partial
+                partial.removeAll(keepingCapacity: true)
+                line(whole[...], into: &builder)
+            }
+            start = newline + 1
+        }
+        partial.append(contentsOf: chunk[start...])
+    }
+
+    /// Reads the last line when the file does not end in a newline.
+    mutating func finish(into builder: inout ListBuilder) {
+        if !partial.isEmpty {
+            let last = partial
+            partial = []
+            line(last[...], into: &builder)
+        }
+    }
+
+    private mutating func line(_ text: ArraySlice<UInt8>, into builder: inout ListBuilder) {
+        lineNumber += 1
+        var content = text
+        // A UTF-8 byte-order mark (files saved by some Windows editors) is not part of line 1.
+        if lineNumber == 1 && content.starts(with: [0xEF, 0xBB, 0xBF]) { content = content.dropFirst(3) }
+        if let hash = content.firstIndex(of: UInt8(ascii: "#")) { content = content[..<hash] }
+        let fields = Self.fields(of: content)
+        if fields.isEmpty { return }
+        reader.readLine(fields, line: lineNumber, into: &builder)
+    }
+
+    /// Splits on spaces, tabs and carriage returns.
+    static func fields(of line: ArraySlice<UInt8>) -> [ArraySlice<UInt8>] {
+        var result: [ArraySlice<UInt8>] = []
+        var index = line.startIndex
+        while index < line.endIndex {
+            while index < line.endIndex && isSpace(line[index]) { index += 1 }
+            let start = index
+            while index < line.endIndex && !isSpace(line[index]) { index += 1 }
+            if start < index { result.append(line[start..<index]) }
+        }
+        return result
+    }
+
+    @inline(__always)
+    static func isSpace(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
+    }
+}

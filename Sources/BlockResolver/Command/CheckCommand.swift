@@ -60,7 +60,7 @@ struct CheckCommand: ParsableCommand {
         if parsed.problemCount > 0 { line += ", \(parsed.problemCount) skipped lines" }
         if parsed.ignoredCount > 0 { line += ", \(parsed.ignoredCount) hosts-file names ignored" }
         print(line)
-        if settings.format == .rpz {
+        if settings.format.readerType.hasRulePerEntry {
             print("  by kind: " + parsed.countsByKind.map { "\($0.kind) \($0.count)" }.joined(separator: ", "))
         }
         if !parsed.unsupportedTriggers.isEmpty {

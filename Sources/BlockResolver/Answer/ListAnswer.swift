@@ -2,7 +2,8 @@ import NIOCore
 import ResolverConfig
 
 /// The wire pieces a blocked name is answered with for one list, made by ldns once per policy
-/// (DESIGN.md: ldns writing a whole packet costs about as much as the whole per-query budget),
+/// (ldns writing a whole packet costs about as much as the whole per-query budget:
+/// docs/ARCHITECTURE.md, "Hot path"),
 /// so that a query only copies bytes (`MessageWriter`). A class: a blocked query takes one
 /// reference, not a copy of every field.
 final class ListAnswer: Sendable {

@@ -63,13 +63,7 @@ struct RunCommand: ParsableCommand {
     }
 
     func serve() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "block-resolver")
+        let logger = Self.bootstrapLogging(Logger.Level(rawValue: logLevel) ?? .info)
         // Trap the signals before the (possibly long) first load: SIGHUP's default action would
         // otherwise kill the process when an operator reloads a little too early.
         let signals = await UnixSignalsSequence(trapping: .sighup, .sigterm, .sigint, .sigusr1)
@@ -107,18 +101,7 @@ struct RunCommand: ParsableCommand {
             upstreams.recordHealth()
         }
 
-        var queryLog: QueryLog? = nil
-        if let mode = QueryLog.Mode(rawValue: settings.queryLogMode), mode != .off {
-            let log = QueryLog(path: settings.queryLogPath, mode: mode, loops: settings.threads)
-            do {
-                try log.start()
-            } catch {
-                logger.critical("cannot start", metadata: ["error": "\(error)"])
-                throw ExitCode.failure
-            }
-            logger.info("query log", metadata: ["path": "\(settings.queryLogPath)", "mode": "\(mode.rawValue)"])
-            queryLog = log
-        }
+        let queryLog = try Self.startQueryLog(settings, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads)
         let server: DNSServer
         var metricsChannel: Channel? = nil
@@ -140,61 +123,20 @@ struct RunCommand: ParsableCommand {
         logger.info("serving", metadata: ["upstreams": "\(settings.upstreams.map(\.description).joined(separator: ","))",
                                           "threads": "\(settings.threads)"])
 
-        for await signal in signals {
-            switch signal {
-            case .sighup:
-                logger.info("SIGHUP: reloading")
-                switch await BackgroundWork.run({ store.reload(logger: logger) }) {
-                case .success(let snapshot):
-                    Self.applyUpstreams(snapshot.settings, to: upstreams, logger: logger)
-                case .failure(let error):
-                    logger.error("reload failed; still serving the previous policy", metadata: [
-                        "error": "\(error)", "generation": "\(store.current.generation)",
-                    ])
-                }
-                // The old policy is freed once every loop has taken the new one (within a moment).
-                Task.detached {
-                    try? await Task.sleep(for: .seconds(2))
-                    BackgroundWork.releaseFreedMemory()
-                }
-                continue
-            case .sigusr1:
-                logger.info("SIGUSR1: reopening the query log")
-                queryLog?.reopen()
-                continue
-            default:
-                logger.info("\(signal): shutting down")
-            }
-            break
-        }
-
-        await server.stopAccepting()
-        // Forwarded queries finish within the query deadline; wait for them, but not forever.
-        let last = store.current.settings
-        let limit = ContinuousClock.now + .milliseconds(min(10_000, last.queryTimeoutMilliseconds + 200))
-        while pipeline.forward.inFlight.load(ordering: .relaxed) > 0 && ContinuousClock.now < limit {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        // Let the last answers leave before the sockets close.
-        try? await Task.sleep(for: .milliseconds(20))
-        await server.close()
-        try? await metricsChannel?.close()
-        queryLog?.close()
-        try? await group.shutdownGracefully()
+        await Self.handleSignals(signals, store: store, upstreams: upstreams, queryLog: queryLog, logger: logger)
+        await Self.shutdown(server: server, pipeline: pipeline, metricsChannel: metricsChannel, queryLog: queryLog,
+                            group: group)
         logger.info("stopped")
     }
 
-    /// Takes the upstream settings of a reloaded config; an unchanged set keeps its pool as is.
-    static func applyUpstreams(_ settings: ResolverSettings, to upstreams: UpstreamSet, logger: Logger) {
-        do {
-            if try upstreams.apply(settings) {
-                logger.info("upstreams changed", metadata: [
-                    "upstreams": "\(settings.upstreams.map(\.description).joined(separator: ","))",
-                ])
-            }
-        } catch {
-            logger.error("cannot use the new upstreams; keeping the old ones", metadata: ["error": "\(error)"])
+    /// Logs to standard error from `level` up.
+    static func bootstrapLogging(_ level: Logger.Level) -> Logger {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
         }
+        return Logger(label: "block-resolver")
     }
 
     /// Loads the config and its lists into a store, or logs why it cannot and returns nil.

@@ -11,8 +11,6 @@ final class RateLimiter {
 
     private var buckets: [UInt64: Bucket] = [:]
     private var lastSweep = NIODeadline.now()
-    /// Queries refused by the limit so far.
-    private(set) var limited = 0
 
     /// Whether a query from `client` fits in its network's bucket now (and takes a token if so).
     func allow(_ client: SocketAddress?, qps: Int, burst: Int, now: NIODeadline) -> Bool {
@@ -23,7 +21,7 @@ final class RateLimiter {
         bucket.tokens = min(Double(burst), bucket.tokens + elapsed * Double(qps))
         bucket.last = now
         let allowed = bucket.tokens >= 1
-        if allowed { bucket.tokens -= 1 } else { limited += 1 }
+        if allowed { bucket.tokens -= 1 }
         buckets[key] = bucket
         return allowed
     }

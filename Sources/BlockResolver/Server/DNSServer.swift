@@ -14,7 +14,7 @@ final class DNSServer: Sendable {
     let tcpChannels: [Channel]
     let upstreamPools: [UpstreamSocketPool]
 
-    /// Datagrams read per system call (recvmmsg); DESIGN.md measured 100k → 165k q/s with 32.
+    /// Datagrams read per system call (recvmmsg); measured 100k → 165k q/s with 32 (docs/ARCHITECTURE.md, "Hot path").
     static let vectorReadCount = 32
     /// Largest query read over UDP; queries are small, and EDNS clients stay well below this.
     static let maxDatagram = 4096
@@ -32,16 +32,22 @@ final class DNSServer: Sendable {
         upstreamPools = pools
     }
 
+    /// The per-loop state of every event loop of the group: the pipeline's `LoopContext` and the
+    /// registry of the loop's TCP connections. Filled before any channel exists, read only after.
+    private struct Loops: Sendable {
+        let contexts: [ObjectIdentifier: LoopContext]
+        let registries: [ObjectIdentifier: TCPConnectionRegistry]
+
+        // Both dictionaries have an entry for every loop of the group (filled in `start`).
+        func context(_ loop: EventLoop) -> LoopContext { contexts[ObjectIdentifier(loop)]! }
+        func registry(_ loop: EventLoop) -> TCPConnectionRegistry { registries[ObjectIdentifier(loop)]! }
+    }
+
     /// Binds every listener. `pipeline` answers the queries; `cache` and `upstreams` are shared
     /// by the event loops, each of which gets a `LoopContext` of its own.
     static func start(settings: ResolverSettings, pipeline: QueryPipeline, cache: AnswerCache, upstreams: UpstreamSet,
                       group: MultiThreadedEventLoopGroup, metrics: ResolverMetrics, queryLog: QueryLog?,
                       logger: Logger) async throws -> DNSServer {
-        var udp: [Channel] = []
-        var tcp: [Channel] = []
-        let idle = TimeAmount.milliseconds(Int64(settings.tcpIdleTimeoutMilliseconds))
-        // One context per event loop: its rate buckets, upstream sockets, counters, policy reference;
-        // and one registry of its TCP connections.
         var contexts: [ObjectIdentifier: LoopContext] = [:]
         var registries: [ObjectIdentifier: TCPConnectionRegistry] = [:]
         for (index, loop) in group.makeIterator().enumerated() {
@@ -51,9 +57,9 @@ final class DNSServer: Sendable {
             pipeline.store.subscribe { context.adopt($0) }
             upstreams.subscribe { context.adopt($0) }
         }
-        let loopContexts = contexts
-        let loopRegistries = registries
-        let perLoopConnections = max(1, settings.tcpMaxConnections / max(1, contexts.count))
+        let loops = Loops(contexts: contexts, registries: registries)
+        var udp: [Channel] = []
+        var tcp: [Channel] = []
         do {
             for address in settings.listen {
                 let socketAddress: SocketAddress
@@ -63,57 +69,14 @@ final class DNSServer: Sendable {
                     throw StartError(message: "listen \(address): \(error)")
                 }
                 // TCP first: its bind fails when the port is taken, where SO_REUSEPORT on UDP might not.
-                let listener = try await bind(what: "TCP", address: address, logger: logger) {
-                    try await ServerBootstrap(group: group)
-                        .serverChannelOption(.backlog, value: 1024)
-                        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                        .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-                        // A client may half-close after its last query and still read the answers.
-                        .childChannelOption(.allowRemoteHalfClosure, value: true)
-                        .childChannelInitializer { channel in
-                            channel.eventLoop.makeCompletedFuture {
-                                let sync = channel.pipeline.syncOperations
-                                try sync.addHandler(IdleStateHandler(readTimeout: idle))
-                                try sync.addHandler(ByteToMessageHandler(DNSFrameDecoder()))
-                                // Registered in the dictionary above for every loop of `group`.
-                                let loop = loopContexts[ObjectIdentifier(channel.eventLoop)]!
-                                let connections = loopRegistries[ObjectIdentifier(channel.eventLoop)]!
-                                try sync.addHandler(TCPQueryHandler(pipeline: pipeline, loop: loop,
-                                                                    connections: connections,
-                                                                    maxConnections: perLoopConnections))
-                            }
-                        }
-                        .bind(to: socketAddress).get()
-                }
-                tcp.append(listener)
+                tcp.append(try await bind(what: "TCP", address: address, logger: logger) {
+                    try await tcpListener(socketAddress, settings: settings, pipeline: pipeline, loops: loops, group: group)
+                })
                 for _ in 0..<settings.threads {
                     let loop = group.next()
-                    let channel = try await bind(what: "UDP", address: address, logger: logger) {
-                        try await DatagramBootstrap(group: loop)
-                            .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                            .channelOption(.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SO_REUSEPORT)), value: 1)
-                            // Room for a burst (4 MiB; the kernel caps it at net.core.rmem_max):
-                            // queries that arrive while the loop is busy wait instead of being dropped.
-                            .channelOption(.socketOption(.so_rcvbuf), value: udpReceiveBuffer)
-                            .channelOption(.datagramVectorReadMessageCount, value: vectorReadCount)
-                            // One recvmmsg per wake-up: a read that came back short has emptied the
-                            // socket, and NIO's default of 4 would then pay for a second, empty call
-                            // (and its 32 message headers) on every lightly loaded wake-up. epoll is
-                            // level-triggered, so datagrams left over wake the loop again at once.
-                            .channelOption(.maxMessagesPerRead, value: 1)
-                            .channelOption(.recvAllocator,
-                                           value: FixedSizeRecvByteBufferAllocator(capacity: vectorReadCount * maxDatagram))
-                            .channelInitializer { channel in
-                                channel.eventLoop.makeCompletedFuture {
-                                    // Registered in the dictionary above for every loop of `group`.
-                                    let loop = loopContexts[ObjectIdentifier(channel.eventLoop)]!
-                                    try channel.pipeline.syncOperations.addHandler(
-                                        UDPQueryHandler(pipeline: pipeline, loop: loop))
-                                }
-                            }
-                            .bind(to: socketAddress).get()
-                    }
-                    udp.append(channel)
+                    udp.append(try await bind(what: "UDP", address: address, logger: logger) {
+                        try await udpSocket(socketAddress, pipeline: pipeline, loops: loops, loop: loop)
+                    })
                 }
                 logger.info("listening", metadata: ["address": "\(address)", "udp_sockets": "\(settings.threads)",
                                                     "tcp": "yes"])
@@ -123,8 +86,57 @@ final class DNSServer: Sendable {
             throw error
         }
         // After the listeners: the pool's sockets take random ports, never one meant for listening.
-        for context in loopContexts.values { try? await context.upstreamSockets.open().get() }
-        return DNSServer(udp: udp, tcp: tcp, pools: loopContexts.values.map(\.upstreamSockets))
+        for context in contexts.values { try? await context.upstreamSockets.open().get() }
+        return DNSServer(udp: udp, tcp: tcp, pools: contexts.values.map(\.upstreamSockets))
+    }
+
+    /// The TCP listener of one address; its connections are spread over the loops.
+    private static func tcpListener(_ address: SocketAddress, settings: ResolverSettings, pipeline: QueryPipeline,
+                                    loops: Loops, group: MultiThreadedEventLoopGroup) async throws -> Channel {
+        let idle = TimeAmount.milliseconds(Int64(settings.tcpIdleTimeoutMilliseconds))
+        let perLoopConnections = max(1, settings.tcpMaxConnections / max(1, loops.contexts.count))
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            // A client may half-close after its last query and still read the answers.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(IdleStateHandler(readTimeout: idle))
+                    try sync.addHandler(ByteToMessageHandler(DNSFrameDecoder()))
+                    try sync.addHandler(TCPQueryHandler(pipeline: pipeline, loop: loops.context(channel.eventLoop),
+                                                        connections: loops.registry(channel.eventLoop),
+                                                        maxConnections: perLoopConnections))
+                }
+            }
+            .bind(to: address).get()
+    }
+
+    /// One loop's UDP socket on one address (SO_REUSEPORT: the kernel spreads datagrams).
+    private static func udpSocket(_ address: SocketAddress, pipeline: QueryPipeline, loops: Loops,
+                                  loop: EventLoop) async throws -> Channel {
+        try await DatagramBootstrap(group: loop)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SO_REUSEPORT)), value: 1)
+            // Room for a burst (4 MiB; the kernel caps it at net.core.rmem_max):
+            // queries that arrive while the loop is busy wait instead of being dropped.
+            .channelOption(.socketOption(.so_rcvbuf), value: udpReceiveBuffer)
+            .channelOption(.datagramVectorReadMessageCount, value: vectorReadCount)
+            // One recvmmsg per wake-up: a read that came back short has emptied the
+            // socket, and NIO's default of 4 would then pay for a second, empty call
+            // (and its 32 message headers) on every lightly loaded wake-up. epoll is
+            // level-triggered, so datagrams left over wake the loop again at once.
+            .channelOption(.maxMessagesPerRead, value: 1)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vectorReadCount * maxDatagram))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        UDPQueryHandler(pipeline: pipeline, loop: loops.context(channel.eventLoop)))
+                }
+            }
+            .bind(to: address).get()
     }
 
     private static func bind(what: String, address: HostPort, logger: Logger,

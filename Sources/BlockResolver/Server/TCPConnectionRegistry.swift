@@ -16,7 +16,6 @@ final class TCPConnectionRegistry: @unchecked Sendable {
     }
 
     private var records: [ObjectIdentifier: Record] = [:]
-    private(set) var closedForLimit = 0
 
     var count: Int { records.count }
 
@@ -24,13 +23,9 @@ final class TCPConnectionRegistry: @unchecked Sendable {
     func admit(_ channel: Channel, limit: Int, now: NIODeadline) -> Record? {
         if records.count >= limit {
             let idle = records.values.filter { $0.pending == 0 }.min { $0.lastActivity < $1.lastActivity }
-            guard let idle else {
-                closedForLimit += 1
-                return nil
-            }
+            guard let idle else { return nil }
             records.removeValue(forKey: ObjectIdentifier(idle.channel))
             idle.channel.close(promise: nil)
-            closedForLimit += 1
         }
         let record = Record(channel: channel, now: now)
         records[ObjectIdentifier(channel)] = record

@@ -64,9 +64,9 @@ final class ResolverMetrics: Sendable {
     }
 
     /// Entries per list and the generation of the policy now served.
-    func policyLoaded(_ snapshot: PolicySnapshot) {
-        generation.record(snapshot.generation)
-        for list in snapshot.policy.lists {
+    func policyLoaded(generation number: Int, policy: CompiledPolicy) {
+        generation.record(number)
+        for list in policy.lists {
             let gauge = listGauges.withLockedValue { gauges in
                 if let gauge = gauges[list.settings.name] { return gauge }
                 let gauge = CoreMetrics.Gauge(label: "dns_list_entries", dimensions: [("list", list.settings.name)], factory: factory)

@@ -25,7 +25,7 @@ final class PolicyStore: Sendable {
         self.loader = loader
         self.metrics = metrics
         self.clock = clock
-        metrics?.policyLoaded(current)
+        metrics?.policyLoaded(generation: initial.generation, policy: initial.policy)
     }
 
     var current: PolicySnapshot { reference.load(ordering: .acquiring) }
@@ -54,7 +54,7 @@ final class PolicyStore: Sendable {
         let snapshot = PolicySnapshot(parts: parts, now: clock())
         publish(snapshot)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        metrics?.policyLoaded(snapshot)
+        metrics?.policyLoaded(generation: parts.generation, policy: parts.policy)
         metrics?.reloadFinished(seconds: seconds, success: true)
         logger.info("reloaded policy", metadata: [
             "generation": "\(parts.generation)",

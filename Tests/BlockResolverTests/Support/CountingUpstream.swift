@@ -13,6 +13,15 @@ final class CountingUpstream: @unchecked Sendable {
         let checkingDisabled: Bool
     }
 
+    /// The OPT record of the replies when set: every query that has an OPT gets one back, with
+    /// `udpSize` and the query's DO bit (none when `echoDO` is false, as no good upstream would
+    /// do, so that a test can tell the resolver's own OPT from the upstream's). Unset, an OPT comes
+    /// back only to a DO query.
+    struct ReplyOPT {
+        var udpSize: UInt16 = 1232
+        var echoDO = true
+    }
+
     let port: Int
     let family: Int32
     private let fd: Int32
@@ -21,8 +30,10 @@ final class CountingUpstream: @unchecked Sendable {
     private var stopped = false
     private var thread: Thread?
 
-    /// Listens on 127.0.0.1 (or ::1 when `ipv6`) and answers with `address` and `ttl`.
-    init(address: [UInt8] = [192, 0, 2, 53], ttl: UInt32 = 300, delayMilliseconds: Int = 0, ipv6: Bool = false) throws {
+    /// Listens on 127.0.0.1 (or ::1 when `ipv6`) and answers with `address` and `ttl`; when
+    /// `silent`, it records each query and never answers (an upstream that has died).
+    init(address: [UInt8] = [192, 0, 2, 53], ttl: UInt32 = 300, delayMilliseconds: Int = 0, ipv6: Bool = false,
+         replyOPT: ReplyOPT? = nil, silent: Bool = false) throws {
         port = try TestTools.freePort()
         family = ipv6 ? AF_INET6 : AF_INET
         fd = socket(family, Int32(SOCK_DGRAM.rawValue), 0)
@@ -42,12 +53,14 @@ final class CountingUpstream: @unchecked Sendable {
         }
         if !bound { throw TestTools.Missing(description: "cannot bind the counting upstream") }
         RawDNS.setTimeout(fd, milliseconds: 200)
-        let thread = Thread { [self] in serve(address: address, ttl: ttl, delayMilliseconds: delayMilliseconds) }
+        let thread = Thread { [self] in
+            serve(address: address, ttl: ttl, delayMilliseconds: delayMilliseconds, replyOPT: replyOPT, silent: silent)
+        }
         self.thread = thread
         thread.start()
     }
 
-    private func serve(address: [UInt8], ttl: UInt32, delayMilliseconds: Int) {
+    private func serve(address: [UInt8], ttl: UInt32, delayMilliseconds: Int, replyOPT: ReplyOPT?, silent: Bool) {
         var buffer = [UInt8](repeating: 0, count: 4096)
         var peer = sockaddr_storage()
         while !isStopped {
@@ -55,9 +68,11 @@ final class CountingUpstream: @unchecked Sendable {
             let got = withUnsafeMutablePointer(to: &peer) { pointer in
                 pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, &buffer, buffer.count, 0, $0, &length) }
             }
-            guard got > 12, let (reply, seen) = Self.reply(to: Array(buffer[0..<got]), address: address, ttl: ttl)
+            guard got > 12, let (reply, seen) = Self.reply(to: Array(buffer[0..<got]), address: address, ttl: ttl,
+                                                           opt: replyOPT)
             else { continue }
             lock.withLock { self.seen.append(seen) }
+            if silent { continue }
             let send: @Sendable () -> Void = { [fd, peer, length] in
                 var peer = peer
                 _ = withUnsafePointer(to: &peer) { pointer in
@@ -91,8 +106,8 @@ final class CountingUpstream: @unchecked Sendable {
     }
 
     /// The reply to `query`: its header and question, QR/RA set, and one A record (or NXDOMAIN
-    /// and a SOA with MINIMUM 60 for names starting with "nx").
-    static func reply(to query: [UInt8], address: [UInt8], ttl: UInt32) -> ([UInt8], Seen)? {
+    /// and a SOA with MINIMUM 60 for names starting with "nx"), and an OPT as `opt` says.
+    static func reply(to query: [UInt8], address: [UInt8], ttl: UInt32, opt: ReplyOPT? = nil) -> ([UInt8], Seen)? {
         var end = 12
         var labels: [String] = []
         while end < query.count && query[end] != 0 {
@@ -104,7 +119,8 @@ final class CountingUpstream: @unchecked Sendable {
         end += 5
         guard end <= query.count else { return nil }
         // The OPT record (if any) follows the question: DO is bit 15 of its TTL field.
-        let dnssecOK = query.count >= end + 11 && query[end + 1] == 0 && query[end + 2] == 41 && query[end + 7] & 0x80 != 0
+        let hasOPT = query.count >= end + 11 && query[end] == 0 && query[end + 1] == 0 && query[end + 2] == 41
+        let dnssecOK = hasOPT && query[end + 7] & 0x80 != 0
         let seen = Seen(name: labels.joined(separator: ".").lowercased(), dnssecOK: dnssecOK,
                         checkingDisabled: query[3] & 0x10 != 0)
         var reply = Array(query[0..<end])
@@ -133,7 +149,11 @@ final class CountingUpstream: @unchecked Sendable {
                 reply += [0xC0, 12, 0, 46, 0, 1] + ttlBytes + [UInt8(rdata.count >> 8), UInt8(rdata.count & 0xFF)] + rdata
             }
         }
-        if dnssecOK {
+        if let opt, hasOPT {
+            reply[11] = 1
+            let flags: UInt8 = dnssecOK && opt.echoDO ? 0x80 : 0
+            reply += [0, 0, 41, UInt8(opt.udpSize >> 8), UInt8(opt.udpSize & 0xFF), 0, 0, flags, 0, 0, 0]
+        } else if dnssecOK {
             // EDNS in the reply with the DO bit, as a validating upstream answers.
             reply[11] = 1
             reply += [0, 0, 41, 0x04, 0xD0, 0, 0, 0x80, 0, 0, 0]

@@ -17,6 +17,12 @@ struct Dig {
         var authority: [String] { section("AUTHORITY") }
         var question: [String] { section("QUESTION") }
         var hasOPT: Bool { output.contains("OPT PSEUDOSECTION") }
+        /// The OPT pseudosection's EDNS line, such as `version: 0, flags: do; udp: 1232`.
+        var edns: String? { capture(#"; EDNS: ([^\n]+)"#) }
+        /// The UDP size in the OPT pseudosection.
+        var ednsUDPSize: Int? { capture(#"; EDNS: [^\n]*udp: ([0-9]+)"#).flatMap { Int($0) } }
+        /// ARCOUNT as dig printed it in the header (the OPT record counts).
+        var additionalCount: Int? { capture(#"ADDITIONAL: ([0-9]+)"#).flatMap { Int($0) } }
         /// The EDE line, such as `16 (Censored): (PSE not registered)`.
         var ede: String? { capture(#"; EDE: ([^\n]+)"#) }
         var description: String { output }

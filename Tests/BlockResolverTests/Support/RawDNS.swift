@@ -19,6 +19,22 @@ enum RawDNS {
         return bytes
     }
 
+    /// An OPT record: `owner` in wire form (the root, as RFC 6891 requires, unless a test wants
+    /// otherwise), UDP size, EDNS version and DO, no options.
+    static func opt(owner: [UInt8] = [0], udpSize: UInt16 = 4096, version: UInt8 = 0,
+                    dnssecOK: Bool = false) -> [UInt8] {
+        owner + [0, 41, UInt8(udpSize >> 8), UInt8(udpSize & 0xFF), 0, version, dnssecOK ? 0x80 : 0, 0, 0, 0]
+    }
+
+    /// `message` with `records` appended to its additional section (ARCOUNT raised to match).
+    static func appendingAdditionals(_ records: [[UInt8]], to message: [UInt8]) -> [UInt8] {
+        var bytes = message
+        let count = (Int(bytes[10]) << 8 | Int(bytes[11])) + records.count
+        bytes[10] = UInt8(count >> 8)
+        bytes[11] = UInt8(count & 0xFF)
+        return bytes + records.joined()
+    }
+
     static func loopback(port: Int) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)

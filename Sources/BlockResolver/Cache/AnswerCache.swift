@@ -32,7 +32,7 @@ final class AnswerCache: Sendable {
 
     @inline(__always)
     private func shard(_ key: CacheKey) -> CacheShard {
-        shards[key.hashValue & mask]
+        shards[key.shardHash & mask]
     }
 
     /// A fresh entry for `key`, or nil.

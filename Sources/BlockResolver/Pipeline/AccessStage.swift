@@ -5,6 +5,7 @@ import ResolverConfig
 /// EDE 18; a UDP client over its network's rate limit gets a truncated reply (it may come back
 /// over TCP, which costs a spoofer its source address) or nothing, per `rate_limit.action`.
 enum AccessStage {
+    @inline(__always)
     static func check(_ query: Query, _ context: QueryContext) -> StageResult {
         // Read through the snapshot field by field: a copy of the whole settings value would
         // retain every string and array in it on each query.

@@ -2,6 +2,7 @@ import NIOCore
 
 /// Stage 5: an answer from the process-wide cache (`AnswerCache`), for any loop's earlier miss.
 enum CacheStage {
+    @inline(__always)
     static func check(_ query: Query, key: CacheKey, _ context: QueryContext) -> StageResult {
         guard let entry = context.loop.cache.fresh(key, now: context.started) else {
             context.loop.metrics.cacheMisses.increment()
@@ -13,6 +14,7 @@ enum CacheStage {
 
     /// `entry` as the answer to `query`: its ID and spelling, TTLs counted down, the resolver's
     /// OPT when the client sent one.
+    @inline(__always)
     static func answer(_ entry: CacheEntry, to query: Query, _ context: QueryContext) -> ByteBuffer {
         entry.image.answer(id: query.id, question: query.name, ttlCap: entry.ttlCap, elapsed: entry.elapsed(at: context.started),
                            opt: query.edns == nil ? nil : context.snapshot.parts.common.plainOPT,

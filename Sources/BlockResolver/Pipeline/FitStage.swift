@@ -4,6 +4,7 @@ import NIOCore
 /// EDNS size capped by `edns_udp_size` over UDP, 512 without EDNS); an answer too large becomes
 /// the resolver's one truncated reply (`MessageWriter.fit`), and its outcome `truncated`.
 enum FitStage {
+    @inline(__always)
     static func fit(_ reply: ByteBuffer, outcome: QueryOutcome, _ query: Query,
                     _ context: QueryContext) -> (ByteBuffer, QueryOutcome) {
         let fitted = MessageWriter.fit(reply, limit: context.sizeLimit(query), query: query,

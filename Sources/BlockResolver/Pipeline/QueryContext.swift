@@ -11,6 +11,7 @@ struct QueryContext {
     let allocator: ByteBufferAllocator
 
     /// The largest answer this client takes (`Query.sizeLimit` under the resolver's setting).
+    @inline(__always)
     func sizeLimit(_ query: Query) -> Int {
         query.sizeLimit(transport, ednsUDPSize: snapshot.settings.ednsUDPSize)
     }

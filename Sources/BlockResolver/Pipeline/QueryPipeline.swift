@@ -66,6 +66,7 @@ final class QueryPipeline: Sendable {
     }
 
     /// Stages 1 to 6, then `finish` (stage 7 and the record) for an answer made at once.
+    @inline(__always)
     private func answer(_ query: Query, _ context: QueryContext) -> Response {
         var result = AccessStage.check(query, context)
         if case .next = result { result = EDNSVersionStage.check(query, context) }
@@ -85,6 +86,7 @@ final class QueryPipeline: Sendable {
     }
 
     /// Stage 7 and the record of a query answered (or dropped) at once.
+    @inline(__always)
     private func finish(_ result: StageResult, _ query: Query, _ context: QueryContext) -> Response {
         let reply: ByteBuffer?
         let outcome: QueryOutcome

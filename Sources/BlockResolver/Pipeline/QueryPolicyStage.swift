@@ -18,6 +18,7 @@ final class QueryPolicyStage: Sendable {
         self.logger = logger
     }
 
+    @inline(__always)
     func decide(_ query: Query, _ context: QueryContext) -> Decision {
         let snapshot = context.snapshot
         let policy = snapshot.policy

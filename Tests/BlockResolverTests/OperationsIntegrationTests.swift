@@ -41,6 +41,26 @@ final class OperationsIntegrationTests: XCTestCase {
             .reduce(0, +)
     }
 
+    /// `dns_upstream_queries_in_flight` (the dashboard's "in flight" panel) counts the upstream
+    /// queries sent and not yet answered: 1 while a slow upstream holds one, 0 once it answered.
+    func testInFlightGaugeFollowsAnUpstreamQuery() throws {
+        let upstream = try CountingUpstream(delayMilliseconds: 1500)
+        let metricsPort = try TestTools.freePort()
+        let server = try ResolverUnderTest(
+            folder: folder, files: [:], lists: [], upstreamPorts: [upstream.port], timeoutMilliseconds: 4000,
+            extraConfig: "metrics: { listen: \"127.0.0.1:\(metricsPort)\" }", threads: 1)
+        func inFlight() -> Double? {
+            (try? httpGet(port: metricsPort, path: "/metrics")).flatMap { $0 }
+                .map { sum($0.body, "dns_upstream_queries_in_flight") }
+        }
+        let dig = server.dig
+        let asking = Thread { _ = try? dig.query("slow.example") }
+        asking.start()
+        XCTAssertTrue(TestTools.waitUntil { inFlight() == 1 }, "one query waits for the upstream")
+        XCTAssertTrue(TestTools.waitUntil { asking.isFinished && inFlight() == 0 }, "answered: none in flight")
+        XCTAssertEqual(upstream.count(of: "slow.example"), 1)
+    }
+
     func testMetricsCountKnownQueries() throws {
         let upstream = try CountingUpstream()
         let metricsPort = try TestTools.freePort()
@@ -68,6 +88,9 @@ final class OperationsIntegrationTests: XCTestCase {
         XCTAssertEqual(sum(text, "dns_cache_hits_total"), 1, text)
         XCTAssertEqual(sum(text, "dns_cache_misses_total"), 2, text)
         XCTAssertEqual(sum(text, "dns_upstream_queries_total", ["upstream=\"127.0.0.1:\(upstream.port)\""]), 2, text)
+        XCTAssertEqual(sum(text, "dns_upstream_up", ["upstream=\"127.0.0.1:\(upstream.port)\""]), 1, text)
+        XCTAssertEqual(sum(text, "dns_cache_entries"), 2, text)
+        XCTAssertTrue(text.contains("dns_upstream_queries_in_flight 0"), text)
         XCTAssertEqual(sum(text, "dns_list_entries", ["list=\"bad\""]), 1, text)
         XCTAssertEqual(sum(text, "dns_policy_generation"), 1, text)
 

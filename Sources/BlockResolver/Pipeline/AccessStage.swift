@@ -22,9 +22,8 @@ enum AccessStage {
             case .drop:
                 return .silent(.ratelimited, list: nil)
             case .truncate:
-                return .answer(MessageWriter.empty(query, rcode: DNSHeader.rcodeNOERROR, opt: snapshot.parts.common.plainOPT,
-                                                   allocator: context.allocator, flags: DNSHeader.flagTC),
-                               .ratelimited, list: nil)
+                return .answer(MessageWriter.truncated(query, opt: snapshot.parts.common.plainOPT,
+                                                       allocator: context.allocator), .ratelimited, list: nil)
             }
         }
         return .next

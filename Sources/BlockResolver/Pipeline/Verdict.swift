@@ -32,8 +32,7 @@ enum Verdict {
         case .passthru: return .forward
         case .tcpOnly:
             if transport == .tcp { return .forward }
-            return .answer(MessageWriter.empty(query, rcode: DNSHeader.rcodeNOERROR, opt: snapshot.parts.common.plainOPT,
-                                               allocator: allocator, flags: DNSHeader.flagTC))
+            return .answer(MessageWriter.truncated(query, opt: snapshot.parts.common.plainOPT, allocator: allocator))
         }
         var buffer = allocator.buffer(capacity: DNSHeader.size + query.name.count + 4 + 64 + 16 + 64)
         answers.write(query, kind, suffixOffset: match.suffixOffset, into: &buffer)

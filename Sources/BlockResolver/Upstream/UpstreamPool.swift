@@ -195,7 +195,7 @@ final class UpstreamPool: Sendable, AtomicReference {
         }
         let id = UInt16.random(in: 0...UInt16.max)
         var buffer = ByteBufferAllocator().buffer(bytes: query)
-        buffer.setInteger(id, at: 0)
+        DNSHeader.setID(id, in: &buffer)
         let message = buffer
         let upstream = target.address
         let promise = eventLoop.makePromise(of: ReplyParser.Reply.self)

@@ -113,7 +113,7 @@ final class UpstreamSocketPool: @unchecked Sendable {
         exchange.timer = try? eventLoop.assumeIsolated().scheduleCallback(in: budget, handler: exchange)
         var buffer = channel.allocator.buffer(capacity: message.count)
         buffer.writeBytes(message)
-        buffer.setInteger(id, at: 0)
+        DNSHeader.setID(id, in: &buffer)
         // Without a write promise: a UDP send fails only locally (no route, buffer full), and then
         // the timer moves the query on to the next upstream.
         channel.writeAndFlush(AddressedEnvelope(remoteAddress: upstream, data: buffer), promise: nil)
@@ -155,7 +155,7 @@ final class UpstreamSocketPool: @unchecked Sendable {
 
     /// A datagram arrived on `slot`'s socket: complete the query it answers, if any.
     fileprivate func received(_ envelope: AddressedEnvelope<ByteBuffer>, on slot: Slot) {
-        guard let id = envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt16.self),
+        guard let id = DNSHeader.id(of: envelope.data),
               let exchange = slot.pending[id], exchange.upstream == envelope.remoteAddress
         else { return }
         let reply = envelope.data.withUnsafeReadableBytes { bytes in

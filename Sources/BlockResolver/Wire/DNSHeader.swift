@@ -30,6 +30,16 @@ enum DNSHeader {
         flagQR | flagRA | (recursionDesired ? flagRD : 0) | (checkingDisabled ? flagCD : 0)
     }
 
+    /// The ID of a message (nil when it is shorter than an ID).
+    static func id(of message: ByteBuffer) -> UInt16? {
+        message.getInteger(at: message.readerIndex, as: UInt16.self)
+    }
+
+    /// Puts `id` into a message the resolver wrote (an upstream query: a fresh random ID per try).
+    static func setID(_ id: UInt16, in message: inout ByteBuffer) {
+        message.setInteger(id, at: message.readerIndex)
+    }
+
     /// Whether a message the resolver wrote has TC set.
     static func isTruncated(_ message: ByteBuffer) -> Bool {
         (message.getInteger(at: message.readerIndex + 2, as: UInt16.self) ?? 0) & flagTC != 0

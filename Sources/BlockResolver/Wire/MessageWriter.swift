@@ -111,7 +111,12 @@ enum MessageWriter {
     /// `fit` for a query still being answered.
     static func fit(_ reply: ByteBuffer, limit: Int, query: Query, opt: OPTTemplate,
                     allocator: ByteBufferAllocator) -> ByteBuffer {
-        if reply.readableBytes <= limit { return reply }
-        return empty(query, rcode: DNSHeader.rcodeNOERROR, opt: opt, allocator: allocator, flags: DNSHeader.flagTC)
+        reply.readableBytes <= limit ? reply : truncated(query, opt: opt, allocator: allocator)
+    }
+
+    /// The truncated reply to `query` (TC, the question, no records): the answer was too large,
+    /// the rate limit says so, or an RPZ rule wants TCP.
+    static func truncated(_ query: Query, opt: OPTTemplate, allocator: ByteBufferAllocator) -> ByteBuffer {
+        empty(query, rcode: DNSHeader.rcodeNOERROR, opt: opt, allocator: allocator, flags: DNSHeader.flagTC)
     }
 }

@@ -1,0 +1,89 @@
+import Foundation
+import Yams
+
+/// Where the resolver listens and where it forwards: `listen`, `upstreams` (or resolv.conf's
+/// nameservers when the config names none), the check that the two do not meet, and the
+/// query budget the upstream tries must fit in.
+extension ConfigLoader {
+    /// `nameserver` lines of a resolv.conf, port 53; scoped IPv6 addresses (`%eth0`) are skipped.
+    public static func nameservers(resolvConf: String) -> [HostPort] {
+        resolvConf.split(whereSeparator: \.isNewline).compactMap { line in
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count >= 2, fields[0] == "nameserver" else { return nil }
+            return try? HostPort.parse(String(fields[1])).get()
+        }.filter { $0.family == .ipv4 || !$0.host.contains("%") }
+    }
+
+    /// `listen`: the addresses to serve on; 127.0.0.1:53 when the key is absent.
+    static func listenAddresses(_ node: Node?, _ reader: YAMLReader) throws(ConfigError) -> [HostPort] {
+        guard let node else { return [HostPort(host: "127.0.0.1", port: 53, family: .ipv4)] }
+        let listen = try reader.list(node, key: "listen").enumerated().map { (index, item) throws(ConfigError) in
+            try reader.address(item, key: "listen[\(index)]")
+        }
+        if listen.isEmpty { throw reader.error(node, "listen", "needs at least one address") }
+        return listen
+    }
+
+    /// `upstreams`, or the nameservers of `resolvConfPath` when the config names none (absent or
+    /// empty); `fromResolvConf` says which, for the messages that must name the source.
+    func upstreamServers(_ node: Node?, _ reader: YAMLReader) throws(ConfigError)
+        -> (upstreams: [ResolverSettings.Upstream], fromResolvConf: Bool) {
+        if let node {
+            let named = try reader.list(node, key: "upstreams").enumerated().map { (index, item) throws(ConfigError) in
+                try Self.upstream(item, key: "upstreams[\(index)]", reader)
+            }
+            if !named.isEmpty { return (named, false) }
+        }
+        let resolvConf = (try? String(contentsOfFile: resolvConfPath, encoding: .utf8)) ?? ""
+        let upstreams = Self.nameservers(resolvConf: resolvConf).map { ResolverSettings.Upstream(address: $0) }
+        if upstreams.isEmpty {
+            throw reader.error(node, "upstreams",
+                               "none named and \(resolvConfPath) lists no nameserver; name at least one")
+        }
+        return (upstreams, true)
+    }
+
+    /// One `upstreams` entry: `"host:port"`, or `{ address: "host:port", tcp: true }`.
+    static func upstream(_ node: Node, key: String, _ reader: YAMLReader) throws(ConfigError)
+        -> ResolverSettings.Upstream {
+        if case .mapping = node {
+            let map = try reader.mapping(node, key: key, allowed: ["address", "tcp"])
+            guard let address = map["address"] else { throw reader.error(node, key + ".address", "missing") }
+            var upstream = ResolverSettings.Upstream(address: try reader.address(address, key: key + ".address"))
+            if let tcp = map["tcp"] { upstream.tcp = try reader.boolean(tcp, key: key + ".tcp") }
+            return upstream
+        }
+        return ResolverSettings.Upstream(address: try reader.address(node, key: key))
+    }
+
+    /// Rejects an upstream that is one of the `listen` addresses (a wildcard listen address
+    /// covers every upstream of its family): a resolver that forwards to itself loops every
+    /// query until it times out.
+    func rejectLoops(_ upstreams: [ResolverSettings.Upstream], fromResolvConf: Bool, listen: [HostPort],
+                     _ top: [String: Node], _ reader: YAMLReader) throws(ConfigError) {
+        let looping = upstreams.first { upstream in
+            listen.contains { $0.port == upstream.address.port && ($0.host == upstream.address.host
+                || ($0.host == "0.0.0.0" && upstream.address.family == .ipv4)
+                || ($0.host == "::" && upstream.address.family == .ipv6)) }
+        }
+        guard let looping else { return }
+        let source = fromResolvConf ? " (taken from \(resolvConfPath) because the config names no upstreams)" : ""
+        throw reader.error(top["upstreams"] ?? top["listen"], "upstreams",
+                           "\(looping.address) is this resolver's own listen address\(source): queries would loop; "
+                           + "name the real upstream resolvers")
+    }
+
+    /// `query_timeout_ms`: the budget of a whole query, by default 5 s or `timeout_ms` if longer;
+    /// never shorter than one upstream try (`timeout_ms`), or no try could finish.
+    static func queryTimeoutMilliseconds(_ node: Node?, timeout: Int, _ reader: YAMLReader) throws(ConfigError)
+        -> Int {
+        let queryTimeout = try node.map { node throws(ConfigError) in
+            try reader.integer(node, key: "query_timeout_ms", range: 10...120_000)
+        } ?? max(5000, timeout)
+        if queryTimeout < timeout {
+            throw reader.error(node, "query_timeout_ms",
+                               "\(queryTimeout) is shorter than timeout_ms (\(timeout)); no upstream try could finish")
+        }
+        return queryTimeout
+    }
+}

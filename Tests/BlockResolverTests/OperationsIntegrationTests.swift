@@ -16,22 +16,6 @@ final class OperationsIntegrationTests: XCTestCase {
         try? FileManager.default.removeItem(at: folder)
     }
 
-    /// `GET path` on 127.0.0.1:port; the body, or nil.
-    func httpGet(port: Int, path: String) throws -> (status: String, body: String)? {
-        let connection = try RawDNS.TCPConnection(port: port)
-        connection.sendRaw(Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8))
-        var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let got = recv(connection.fd, &buffer, buffer.count, 0)
-            if got <= 0 { break }
-            data += buffer[0..<got]
-        }
-        let text = String(decoding: data, as: UTF8.self)
-        guard let split = text.range(of: "\r\n\r\n") else { return nil }
-        return (String(text[..<split.lowerBound].prefix { $0 != "\r" }), String(text[split.upperBound...]))
-    }
-
     /// The sum over every series of `metric` whose labels include all of `labels`.
     func sum(_ exposition: String, _ metric: String, _ labels: [String] = []) -> Double {
         exposition.split(separator: "\n").filter { line in
@@ -50,7 +34,7 @@ final class OperationsIntegrationTests: XCTestCase {
             folder: folder, files: [:], lists: [], upstreamPorts: [upstream.port], timeoutMilliseconds: 4000,
             extraConfig: "metrics: { listen: \"127.0.0.1:\(metricsPort)\" }", threads: 1)
         func inFlight() -> Double? {
-            (try? httpGet(port: metricsPort, path: "/metrics")).flatMap { $0 }
+            (try? TestTools.httpGet(port: metricsPort, path: "/metrics")).flatMap { $0 }
                 .map { sum($0.body, "dns_upstream_queries_in_flight") }
         }
         let dig = server.dig
@@ -74,7 +58,7 @@ final class OperationsIntegrationTests: XCTestCase {
         XCTAssertEqual(try server.dig.query("watched.example", "A", ["+tcp"]).answerData, ["192.0.2.53"])
         _ = RawDNS.udpExchange(RawDNS.query(id: 9, name: "x.example", qdcount: 2), port: server.port)
 
-        let metrics = try XCTUnwrap(try httpGet(port: metricsPort, path: "/metrics"))
+        let metrics = try XCTUnwrap(try TestTools.httpGet(port: metricsPort, path: "/metrics"))
         XCTAssertTrue(metrics.status.contains("200"), metrics.status)
         let text = metrics.body
         XCTAssertEqual(sum(text, "dns_queries_total", ["outcome=\"blocked\"", "protocol=\"udp\""]), 3, text)
@@ -96,19 +80,19 @@ final class OperationsIntegrationTests: XCTestCase {
 
         try server.write("b.txt", "blocked.example\nmore.example\n")
         XCTAssertTrue(try server.reload().contains("reloaded policy"))
-        let after = try XCTUnwrap(try httpGet(port: metricsPort, path: "/metrics")).body
+        let after = try XCTUnwrap(try TestTools.httpGet(port: metricsPort, path: "/metrics")).body
         XCTAssertEqual(sum(after, "dns_policy_generation"), 2, after)
         XCTAssertEqual(sum(after, "dns_list_entries", ["list=\"bad\""]), 2, after)
         XCTAssertEqual(sum(after, "dns_reloads_total", ["result=\"success\""]), 1, after)
         XCTAssertEqual(sum(after, "dns_last_reload_success"), 1, after)
 
-        let monitor = try XCTUnwrap(try httpGet(port: metricsPort, path: "/monitor")).body
+        let monitor = try XCTUnwrap(try TestTools.httpGet(port: metricsPort, path: "/monitor")).body
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(monitor.utf8)) as? [String: Any])
         let lists = try XCTUnwrap(json["lists"] as? [String: Any])
         let watch = try XCTUnwrap(lists["watch"] as? [String: Any])
         XCTAssertEqual(watch["hits"] as? Int, 1, monitor)
         XCTAssertEqual((watch["top"] as? [[String: Any]])?.first?["name"] as? String, "watched.example.", monitor)
-        XCTAssertTrue(try XCTUnwrap(try httpGet(port: metricsPort, path: "/nothing")).status.contains("404"))
+        XCTAssertTrue(try XCTUnwrap(try TestTools.httpGet(port: metricsPort, path: "/nothing")).status.contains("404"))
     }
 
     func queryLogLines(_ url: URL) -> [[String: Any]] {

@@ -29,17 +29,7 @@ final class PipelineIntegrationTests: XCTestCase {
 
     /// `GET /metrics` on 127.0.0.1:port; the body, or nil.
     func metrics(port: Int) throws -> String? {
-        let connection = try RawDNS.TCPConnection(port: port)
-        connection.sendRaw(Array("GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8))
-        var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let got = recv(connection.fd, &buffer, buffer.count, 0)
-            if got <= 0 { break }
-            data += buffer[0..<got]
-        }
-        let text = String(decoding: data, as: UTF8.self)
-        return text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) }
+        try TestTools.httpGet(port: port, path: "/metrics")?.body
     }
 
     /// The value of the first series of `metric` whose labels include `label`; nil when there is none.

@@ -99,28 +99,6 @@ final class ResolvingIntegrationTests: XCTestCase {
         XCTAssertFalse(plain.output.contains("flags: do"), plain.description)
     }
 
-    func testConcurrentIdenticalMissesReachTheUpstreamOnce() throws {
-        let upstream = try CountingUpstream(delayMilliseconds: 200)
-        let server = try resolver([upstream.port], threads: 1)
-        let port = server.port
-        let state = QueryLoopState()
-        // 50 clients at once, each on its own socket (threads, since each waits for its answer).
-        let clients = (0..<50).map { index in
-            Thread {
-                let reply = RawDNS.udpExchange(RawDNS.query(id: UInt16(index), name: "same.example"), port: port,
-                                               milliseconds: 3000)
-                let good = reply.map { RawDNS.id($0) == UInt16(index) && RawDNS.rcode($0) == 0 && $0.suffix(4) == [192, 0, 2, 53] }
-                state.record(good == true ? nil : "client \(index): \(String(describing: reply))")
-            }
-        }
-        clients.forEach { $0.start() }
-        XCTAssertTrue(TestTools.waitUntil(attempts: 200) { clients.allSatisfy(\.isFinished) })
-        let (count, failures) = state.results
-        XCTAssertEqual(count, 50)
-        XCTAssertEqual(failures, [])
-        XCTAssertEqual(upstream.count(of: "same.example"), 1)
-    }
-
     func testFailoverWithTheFirstUpstreamDeadAndDownMarking() throws {
         let dead = try SilentUpstream()
         let alive = try CountingUpstream()

@@ -10,14 +10,14 @@ struct AwaitedQuery: @unchecked Sendable {
     let hasEDNS: Bool
     let dnssecOK: Bool
     let sizeLimit: Int
-    let transport: Transport
-    let client: SocketAddress?
-    let started: NIODeadline
-    let snapshot: PolicySnapshot
-    /// Confined to its loop (`LoopContext`); this value is only used there.
-    let loop: LoopContext
-    let allocator: ByteBufferAllocator
+    /// Where the query came from and what it is answered with; its loop is the only place this
+    /// value is used (`LoopContext` is confined to it).
+    let context: QueryContext
     let later: LaterReply
+
+    var snapshot: PolicySnapshot { context.snapshot }
+    var loop: LoopContext { context.loop }
+    var allocator: ByteBufferAllocator { context.allocator }
 
     init(_ query: Query, _ context: QueryContext) {
         id = query.id
@@ -26,20 +26,15 @@ struct AwaitedQuery: @unchecked Sendable {
         hasEDNS = query.edns != nil
         dnssecOK = query.dnssecOK
         sizeLimit = context.sizeLimit(query)
-        transport = context.transport
-        client = context.client
-        started = context.started
-        snapshot = context.snapshot
-        loop = context.loop
-        allocator = context.allocator
+        self.context = context
         later = LaterReply()
     }
 
     /// The last stages for a later answer: fit it to the client, record its outcome, send it.
     func finish(_ reply: ByteBuffer, outcome: QueryOutcome) {
         let (fitted, outcome) = FitStage.fit(reply, outcome: outcome, self)
-        loop.observe(outcome, transport: transport, started: started, reply: fitted,
-                     details: QueryDetails(client: client, name: question.name, type: question.type, list: nil))
+        loop.observe(outcome, transport: context.transport, started: context.started, reply: fitted,
+                     details: QueryDetails(client: context.client, name: question.name, type: question.type, list: nil))
         later.complete(fitted)
     }
 }

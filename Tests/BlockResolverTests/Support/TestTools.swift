@@ -95,4 +95,20 @@ enum TestTools {
         }
         return condition()
     }
+
+    /// `GET path` over HTTP/1.0 on 127.0.0.1:port: the status line and the body, or nil.
+    static func httpGet(port: Int, path: String) throws -> (status: String, body: String)? {
+        let connection = try RawDNS.TCPConnection(port: port)
+        connection.sendRaw(Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let got = recv(connection.fd, &buffer, buffer.count, 0)
+            if got <= 0 { break }
+            data += buffer[0..<got]
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        guard let split = text.range(of: "\r\n\r\n") else { return nil }
+        return (String(text[..<split.lowerBound].prefix { $0 != "\r" }), String(text[split.upperBound...]))
+    }
 }

@@ -26,14 +26,19 @@ public struct ConfigLoader: Sendable {
     ]
 
     /// Loads and validates the config file at `path`.
+    /// A config is a page or two of YAML; anything this large is the wrong file.
+    static let maxConfigBytes = 16 << 20
+
     public func load(path: String) throws(ConfigError) -> ResolverSettings {
         let absolute = Self.absolutePath(path, relativeTo: FileManager.default.currentDirectoryPath)
-        let text: String
+        let file: ListFile
         do {
-            text = try String(contentsOfFile: absolute, encoding: .utf8)
+            file = try ListFile.read(path: absolute, displayName: path, limit: Self.maxConfigBytes)
         } catch {
-            throw ConfigError(file: path, line: nil, key: nil,
-                              message: "cannot read the config file: \(Self.reason(error))")
+            throw ConfigError(file: path, line: nil, key: nil, message: "cannot read the config file: \(error.reason)")
+        }
+        guard let text = String(validating: file.bytes, as: UTF8.self) else {
+            throw ConfigError(file: path, line: nil, key: nil, message: "the config file is not UTF-8 text")
         }
         return try parse(yaml: text, path: absolute, displayName: path)
     }

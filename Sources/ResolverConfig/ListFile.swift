@@ -27,12 +27,13 @@ public struct ListFile: Sendable {
         public var description: String { "\(path): \(reason)" }
     }
 
-    /// Reads the whole file at `path`.
-    public static func read(path: String, displayName: String? = nil) throws(ReadError) -> ListFile {
+    /// Reads the whole file at `path`; one larger than `limit` bytes is refused unread.
+    public static func read(path: String, displayName: String? = nil, limit: Int = .max) throws(ReadError) -> ListFile {
         let name = displayName ?? path
         let (fd, info) = try openForReading(path, name: name)
         defer { close(fd) }
         let size = Int(info.st_size)
+        if size > limit { throw ReadError(path: name, reason: "is \(size) bytes, more than the \(limit) allowed") }
         var failure: Int32 = 0
         let bytes = [UInt8](unsafeUninitializedCapacity: max(size, 1)) { buffer, count in
             count = 0
@@ -97,9 +98,13 @@ public struct ListFile: Sendable {
         return info
     }
 
-    /// Opens a regular file (not a folder) for reading; the caller closes the descriptor.
+    /// Opens a regular file for reading; the caller closes the descriptor. Anything else is
+    /// refused before a byte is read: a folder, and above all a FIFO (whose open or read waits
+    /// for a writer forever) or a device such as /dev/zero (which never ends), either of which
+    /// would hang a start or a reload.
     static func openForReading(_ path: String, name: String) throws(ReadError) -> (Int32, stat) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait here for a writer.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         if fd < 0 { throw ReadError(path: name, reason: String(cString: strerror(errno))) }
         var info = stat()
         if fstat(fd, &info) != 0 {
@@ -107,11 +112,26 @@ public struct ListFile: Sendable {
             close(fd)
             throw ReadError(path: name, reason: reason)
         }
-        if (info.st_mode & S_IFMT) == S_IFDIR {
+        if let kind = notRegular(info.st_mode) {
             close(fd)
-            throw ReadError(path: name, reason: "is a directory")
+            throw ReadError(path: name, reason: "is \(kind), not a regular file")
         }
+        // A regular file: back to ordinary blocking reads.
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         return (fd, info)
+    }
+
+    /// What a file of `mode` is, when it is not a regular file.
+    static func notRegular(_ mode: mode_t) -> String? {
+        switch mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFDIR: return "a directory"
+        case S_IFIFO: return "a FIFO (named pipe)"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFSOCK: return "a socket"
+        default: return "a special file"
+        }
     }
 
     /// 64-bit FNV-1a over 8-byte words: fast, and only compared within one process.

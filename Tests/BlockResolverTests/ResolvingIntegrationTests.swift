@@ -99,6 +99,20 @@ final class ResolvingIntegrationTests: XCTestCase {
         XCTAssertFalse(plain.output.contains("flags: do"), plain.description)
     }
 
+    /// A TTL with the top bit set counts as 0 (RFC 2181 8): relayed as 0 on the first answer,
+    /// and so not cached (the next query goes upstream again), where it used to be relayed as
+    /// 4294967295 and then cached for max_ttl.
+    func testTTLWithTheTopBitSetIsRelayedAsZero() throws {
+        let upstream = try CountingUpstream(ttl: 0xFFFF_FFFF)
+        let server = try resolver([upstream.port], threads: 1)
+        for _ in 0..<2 {
+            let answer = try server.dig.query("huge-ttl.example")
+            XCTAssertEqual(answer.answerData, ["192.0.2.53"], answer.description)
+            XCTAssertEqual(ttl(answer), 0, answer.description)
+        }
+        XCTAssertEqual(upstream.count(of: "huge-ttl.example"), 2, "a TTL of 0 is not cached")
+    }
+
     func testFailoverWithTheFirstUpstreamDeadAndDownMarking() throws {
         let dead = try SilentUpstream()
         let alive = try CountingUpstream()

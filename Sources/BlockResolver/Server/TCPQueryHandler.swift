@@ -6,14 +6,14 @@ import NIOCore
 /// holds its own connection, and only for that long.
 ///
 /// Backpressure: reading pauses while `maxPending` forwarded queries wait or while the client is
-/// not reading its answers (the channel is not writable); a client that still piles up more than
-/// `maxQueued` queries (frames already decoded from one large read) is disconnected.
+/// not reading its answers (the channel is not writable). Frames already decoded from the read
+/// that crossed the limit are still answered, never dropped: work a client was allowed to send is
+/// finished, and what one read can hold bounds it.
 final class TCPQueryHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     static let maxPending = 64
-    static let maxQueued = 512
 
     private let pipeline: QueryPipeline
     private let loop: LoopContext
@@ -50,10 +50,6 @@ final class TCPQueryHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let message = Self.unwrapInboundIn(data)
         record?.lastActivity = .now()
-        if pending >= Self.maxQueued {
-            context.close(promise: nil)
-            return
-        }
         switch pipeline.respond(to: message, transport: .tcp, client: context.remoteAddress, loop: loop,
                                 allocator: context.channel.allocator) {
         case .none:

@@ -42,9 +42,16 @@ struct ReplyImage: Sendable {
         self.wire = wire
         self.ttlOffsets = ttlOffsets
         ttls = ttlOffsets.map { offset in
-            UInt32(wire[offset]) << 24 | UInt32(wire[offset + 1]) << 16 | UInt32(wire[offset + 2]) << 8
-                | UInt32(wire[offset + 3])
+            Self.ttl(UInt32(wire[offset]) << 24 | UInt32(wire[offset + 1]) << 16 | UInt32(wire[offset + 2]) << 8
+                     | UInt32(wire[offset + 3]))
         }
+    }
+
+    /// A TTL as read off the wire: one with the top bit set counts as 0 (RFC 2181 8), for the
+    /// relayed answer, the cached one and the cache's lifetime alike.
+    @inline(__always)
+    static func ttl(_ wire: UInt32) -> UInt32 {
+        wire & 0x8000_0000 == 0 ? wire : 0
     }
 
     /// The parsed reply written again by ldns, header and records, without EDNS: a fresh packet

@@ -40,11 +40,11 @@ enum ReplyParser {
             guard let list else { continue }
             for index in 0..<ldns_rr_list_rr_count(list) {
                 guard let record = ldns_rr_list_rr(list, index) else { continue }
-                let ttl = ldns_rr_ttl(record)
+                let ttl = ReplyImage.ttl(ldns_rr_ttl(record))
                 minimum = min(minimum ?? ttl, ttl)
                 if ldns_rr_get_type(record) == LDNS_RR_TYPE_SOA, ldns_rr_rd_count(record) == 7,
                    let field = ldns_rr_rdf(record, 6) {
-                    negative = min(ttl, ldns_rdf2native_int32(field))
+                    negative = min(ttl, ReplyImage.ttl(ldns_rdf2native_int32(field)))
                 }
             }
         }

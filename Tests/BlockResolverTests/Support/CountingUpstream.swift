@@ -128,7 +128,16 @@ final class CountingUpstream: @unchecked Sendable {
         reply[3] = (reply[3] & 0x10) | 0x80
         reply[10] = 0
         reply[11] = 0
-        if seen.name.hasPrefix("nx") {
+        if seen.name.hasPrefix("compressq") {
+            // The question name as a pointer forward to the answer's owner, which spells the name
+            // out (offset 12 + 2 + 4 = 18): legal to ldns, and a trap for a relay that patches bytes.
+            let name = Array(query[12..<(end - 4)])
+            let ttlBytes = [UInt8(ttl >> 24), UInt8((ttl >> 16) & 0xFF), UInt8((ttl >> 8) & 0xFF), UInt8(ttl & 0xFF)]
+            reply = Array(reply[0..<12]) + [0xC0, 18] + Array(query[(end - 4)..<end]) + name
+                + [0, 1, 0, 1] + ttlBytes + [0, 4] + address
+            reply[7] = 1
+            reply[9] = 0
+        } else if seen.name.hasPrefix("nx") {
             reply[3] |= 3
             reply[7] = 0
             reply[9] = 1

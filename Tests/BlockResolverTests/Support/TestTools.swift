@@ -66,7 +66,10 @@ enum TestTools {
     }
 
     /// Runs `executable` with `arguments` to the end; its exit status and everything it printed.
-    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    /// A run that has not ended after `seconds` is killed and reported with status -1, so a
+    /// command that hangs fails its test instead of stalling the suite.
+    static func run(_ executable: String, _ arguments: [String],
+                    seconds: Int = 60) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -74,9 +77,27 @@ enum TestTools {
         process.standardOutput = pipe
         process.standardError = pipe
         try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        let output = OutputCollector()
+        let reader = Thread { output.set(pipe.fileHandleForReading.readDataToEndOfFile()) }
+        reader.start()
+        if !waitUntil(attempts: seconds * 20, { !process.isRunning }) {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            _ = waitUntil(attempts: 100) { reader.isFinished }
+            return (-1, output.text + "\n(killed: still running after \(seconds) s)")
+        }
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        _ = waitUntil(attempts: 200) { reader.isFinished }
+        return (process.terminationStatus, output.text)
+    }
+
+    /// The output of a run, handed from its reader thread.
+    private final class OutputCollector: @unchecked Sendable {
+        private let lock = NSLock()
+        private var data = Data()
+
+        func set(_ value: Data) { lock.withLock { data = value } }
+        var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
     }
 
     /// A fresh temporary folder for one test's config and lists.

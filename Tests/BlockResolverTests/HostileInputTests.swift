@@ -1,0 +1,103 @@
+import Foundation
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a careless operator or a hostile upstream hands the resolver, through the built binary:
+/// a reply whose question name is a compression pointer, and list paths that are no regular file
+/// (a FIFO would block a read forever, /dev/zero never ends).
+final class HostileInputTests: XCTestCase {
+    var folder: URL!
+
+    override func setUpWithError() throws {
+        folder = try TestTools.temporaryFolder()
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    /// An upstream reply whose question name points forward to the answer's owner is relayed as a
+    /// message dig reads, with the client's spelling, from the upstream and from the cache. The
+    /// relay used to copy the client's 17-byte name over the 2-byte pointer ("bad label type").
+    func testCompressedQuestionNameIsRelayedIntactAndCachedIntact() throws {
+        let upstream = try CountingUpstream()
+        let server = try ResolverUnderTest(folder: folder, files: [:], lists: [], upstreamPorts: [upstream.port],
+                                           threads: 1)
+        for attempt in ["upstream", "cache"] {
+            let answer = try server.dig.query("CompressQ-x.Example")
+            XCTAssertEqual(answer.status, "NOERROR", "\(attempt): \(answer)")
+            XCTAssertEqual(answer.answerData, ["192.0.2.53"], "\(attempt): \(answer)")
+            XCTAssertFalse(answer.description.contains("bad"), "\(attempt): \(answer)")
+            XCTAssertTrue(answer.description.contains("CompressQ-x.Example."), "\(attempt), the client's spelling: \(answer)")
+        }
+        XCTAssertEqual(upstream.count(of: "compressq-x.example"), 1, "the second answer came from the cache")
+    }
+
+    func config(list path: String) -> String {
+        """
+        upstreams: ["127.0.0.1:5300"]
+        lists:
+          - { name: odd, path: "\(path)", action: block }
+        """
+    }
+
+    /// `check` names what is wrong with a list path that is a FIFO, a character device or a
+    /// folder, and exits 1 at once, instead of hanging (FIFO) or reading forever (/dev/zero).
+    func testCheckRefusesAListThatIsNoRegularFile() throws {
+        let fifo = folder.appendingPathComponent("list.fifo").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let cases = [(fifo, "a FIFO (named pipe), not a regular file"),
+                     ("/dev/zero", "a character device, not a regular file"),
+                     (folder.path, "a directory, not a regular file")]
+        for (path, reason) in cases {
+            let configPath = folder.appendingPathComponent("c.yml").path
+            try config(list: path).write(toFile: configPath, atomically: true, encoding: .utf8)
+            let result = try TestTools.run(try TestTools.binary(), ["check", "--config", configPath])
+            XCTAssertEqual(result.status, 1, "\(path): \(result.output)")
+            XCTAssertTrue(result.output.contains(reason), "\(path): \(result.output)")
+        }
+        let result = try TestTools.run(try TestTools.binary(), ["check", "--config", "/dev/zero"])
+        XCTAssertEqual(result.status, 1, result.output)
+        XCTAssertTrue(result.output.contains("/dev/zero") && result.output.contains("a character device"), result.output)
+    }
+
+    /// A running server whose list is replaced by a FIFO: the SIGHUP fails promptly with the
+    /// reason, the old policy keeps blocking, and SIGTERM still stops it.
+    func testReloadOfAFIFOFailsAndSignalsStillWork() throws {
+        let upstream = try CountingUpstream()
+        let server = try ResolverUnderTest(folder: folder, files: ["b.txt": "blocked.example\n"],
+                                           lists: ["{ name: bad, path: b.txt }"], upstreamPorts: [upstream.port],
+                                           threads: 1)
+        let list = folder.appendingPathComponent("b.txt").path
+        XCTAssertEqual(unlink(list), 0)
+        XCTAssertEqual(mkfifo(list, 0o600), 0)
+        let line = try server.reload()
+        XCTAssertTrue(line.contains("reload failed") && line.contains("FIFO"), line)
+        XCTAssertEqual(try server.dig.query("blocked.example").answerData, ["0.0.0.0"], "the old policy serves")
+        XCTAssertEqual(server.server.stop(), 0, server.server.log)
+    }
+
+    /// 513 queries pipelined in one write on one TCP connection are all answered. The handler
+    /// used to close a connection with more than 512 queries pending, answers already forwarded
+    /// and all; now it stops reading and finishes what it took.
+    func testFiveHundredThirteenPipelinedQueriesAreAllAnswered() throws {
+        let upstream = try CountingUpstream()
+        let server = try ResolverUnderTest(folder: folder, files: [:], lists: [], upstreamPorts: [upstream.port],
+                                           threads: 1)
+        let connection = try RawDNS.TCPConnection(port: server.port, timeoutMilliseconds: 5000)
+        var batch: [UInt8] = []
+        for index in 0..<513 {
+            let query = RawDNS.query(id: UInt16(index), name: "pipelined\(index).example")
+            batch += [UInt8(query.count >> 8), UInt8(query.count & 0xFF)] + query
+        }
+        connection.sendRaw(batch)
+        var answered = Set<UInt16>()
+        while answered.count < 513, let reply = connection.readFramed() {
+            XCTAssertEqual(RawDNS.rcode(reply), 0)
+            answered.insert(RawDNS.id(reply))
+        }
+        XCTAssertEqual(answered.count, 513, "every query answered, none dropped")
+    }
+}

@@ -100,4 +100,25 @@ final class HostileInputTests: XCTestCase {
         }
         XCTAssertEqual(answered.count, 513, "every query answered, none dropped")
     }
+
+    /// The metrics port holds at most 64 connections (the next is closed on accept) and closes
+    /// one idle for 5 s, while DNS keeps answering on its own loops. It used to keep every
+    /// connection open for good, until the process ran out of descriptors.
+    func testMetricsConnectionsAreLimitedAndIdleOnesClosed() throws {
+        let upstream = try CountingUpstream()
+        let metricsPort = try TestTools.freePort()
+        let server = try ResolverUnderTest(folder: folder, files: [:], lists: [], upstreamPorts: [upstream.port],
+                                           extraConfig: "metrics: { listen: \"127.0.0.1:\(metricsPort)\" }",
+                                           threads: 1)
+        var held: [RawDNS.TCPConnection] = []
+        for _ in 0..<64 { held.append(try RawDNS.TCPConnection(port: metricsPort, timeoutMilliseconds: 10_000)) }
+        // Accepted by the kernel, then closed by the server: it has 64 already.
+        let extra = try RawDNS.TCPConnection(port: metricsPort, timeoutMilliseconds: 3000)
+        XCTAssertTrue(extra.isClosedByPeer(), "the 65th connection is closed")
+        XCTAssertEqual(try server.dig.query("during.example", "A", ["+tcp"]).answerData, ["192.0.2.53"])
+        // The held ones sent nothing: closed after the idle timeout (5 s; the socket waits up to 10).
+        XCTAssertTrue(held[0].isClosedByPeer(), "an idle connection is closed")
+        XCTAssertTrue(TestTools.waitUntil { (try? TestTools.httpGet(port: metricsPort, path: "/health"))??.body == "ok\n" },
+                      "room again once the idle ones are gone")
+    }
 }

@@ -65,7 +65,7 @@ extension RunCommand {
     }
 
     /// Stops taking queries, waits (bounded) for the forwards in flight, then closes everything.
-    static func shutdown(server: DNSServer, pipeline: QueryPipeline, metricsChannel: Channel?, queryLog: QueryLog?,
+    static func shutdown(server: DNSServer, pipeline: QueryPipeline, metrics: MetricsServer?, queryLog: QueryLog?,
                          group: MultiThreadedEventLoopGroup) async {
         await server.stopAccepting()
         // Forwarded queries finish within the query deadline; wait for them, but not forever.
@@ -77,7 +77,7 @@ extension RunCommand {
         // Let the last answers leave before the sockets close.
         try? await Task.sleep(for: .milliseconds(20))
         await server.close()
-        try? await metricsChannel?.close()
+        await metrics?.close()
         queryLog?.close()
         try? await group.shutdownGracefully()
     }

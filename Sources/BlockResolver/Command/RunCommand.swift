@@ -104,13 +104,12 @@ struct RunCommand: ParsableCommand {
         let queryLog = try Self.startQueryLog(settings, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads)
         let server: DNSServer
-        var metricsChannel: Channel? = nil
+        var metricsServer: MetricsServer? = nil
         do {
             server = try await DNSServer.start(settings: settings, pipeline: pipeline, cache: cache, upstreams: upstreams,
                                                group: group, metrics: metrics, queryLog: queryLog, logger: logger)
             if let address = settings.metricsListen {
-                metricsChannel = try await MetricsServer.start(address: address, metrics: metrics, monitor: pipeline.monitor,
-                                                               group: group)
+                metricsServer = try await MetricsServer.start(address: address, metrics: metrics, monitor: pipeline.monitor)
                 logger.info("metrics", metadata: ["address": "http://\(address)/metrics"])
             }
             try Privileges.drop(user: settings.user, group: settings.group, logger: logger)
@@ -124,7 +123,7 @@ struct RunCommand: ParsableCommand {
                                           "threads": "\(settings.threads)"])
 
         await Self.handleSignals(signals, store: store, upstreams: upstreams, queryLog: queryLog, logger: logger)
-        await Self.shutdown(server: server, pipeline: pipeline, metricsChannel: metricsChannel, queryLog: queryLog,
+        await Self.shutdown(server: server, pipeline: pipeline, metrics: metricsServer, queryLog: queryLog,
                             group: group)
         logger.info("stopped")
     }

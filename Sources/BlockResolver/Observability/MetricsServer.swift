@@ -8,19 +8,55 @@ import ResolverConfig
 /// The HTTP endpoint on `metrics.listen`: `GET /metrics` (Prometheus text, from swift-prometheus),
 /// `GET /monitor` (monitor-mode hits per list and per name, JSON, for the compliance team) and
 /// `GET /health`.
-enum MetricsServer {
-    static func start(address: HostPort, metrics: ResolverMetrics, monitor: MonitorCounter,
-                      group: EventLoopGroup) async throws -> Channel {
+///
+/// It runs on an event loop of its own, never on the DNS loops, so a slow or hostile scraper
+/// cannot delay a DNS answer; and it bounds what a scraper can hold: `maxConnections` at once
+/// (more are closed on accept), each closed after `idleTimeout` without a request, and reading
+/// stops while a connection's unread responses pass the write buffer's high-water mark (a client
+/// that pipelines requests and never reads gets no more than that buffered).
+final class MetricsServer: Sendable {
+    static let maxConnections = 64
+    static let idleTimeout = TimeAmount.seconds(5)
+    static let writeBuffer = WriteBufferWaterMark(low: 64 << 10, high: 256 << 10)
+
+    let channel: Channel
+    private let group: MultiThreadedEventLoopGroup
+
+    private init(channel: Channel, group: MultiThreadedEventLoopGroup) {
+        self.channel = channel
+        self.group = group
+    }
+
+    static func start(address: HostPort, metrics: ResolverMetrics, monitor: MonitorCounter) async throws -> MetricsServer {
         let socketAddress = try SocketAddress(ipAddress: address.host, port: address.port)
-        return try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(metrics: metrics, monitor: monitor))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // One loop: the gate counts its connections without a lock.
+        let gate = MetricsConnectionGate(limit: maxConnections)
+        do {
+            let channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.writeBufferWaterMark, value: writeBuffer)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let sync = channel.pipeline.syncOperations
+                        // The idle handler first: its event travels towards the tail, to the gate.
+                        try sync.addHandler(IdleStateHandler(allTimeout: idleTimeout))
+                        try sync.addHandler(MetricsConnectionHandler(gate: gate))
+                        try sync.configureHTTPServerPipeline()
+                        try sync.addHandler(MetricsHTTPHandler(metrics: metrics, monitor: monitor))
+                    }
                 }
-            }
-            .bind(to: socketAddress).get()
+                .bind(to: socketAddress).get()
+            return MetricsServer(channel: channel, group: group)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    func close() async {
+        try? await channel.close()
+        try? await group.shutdownGracefully()
     }
 
     /// Monitor counts as JSON: per list, the total and the names with the most hits.

@@ -3,9 +3,11 @@
 /// Immutable. Built off to the side by `PolicyLoader` and then published whole, so a query sees
 /// either the old lists or the new ones, never a mix.
 ///
-/// Precedence: the most specific matching entry decides; among entries for the same name, allow
-/// (an allow list, or an RPZ passthru) wins, then the list named first in the config. Lists out
-/// of their `active_from`/`active_until` window are skipped as if absent. Monitor lists never
+/// Precedence (`precedence:`): with `specific`, the most specific matching entry decides; among
+/// entries for the same name, allow (an allow list, or an RPZ passthru) wins, then the list named
+/// first in the config. With `listed`, the first list in config order with any match decides, and
+/// within it the most specific entry. Lists out of their `active_from`/`active_until` window, and
+/// lists with `clients:` for a query from elsewhere, are skipped as if absent. Monitor lists never
 /// decide; their hits are reported separately.
 public final class CompiledPolicy: Sendable {
     public let lists: [LoadedList]
@@ -14,6 +16,10 @@ public final class CompiledPolicy: Sendable {
     let ranked: [[Ranked]]
     /// True when some list is in monitor mode, so lookups must look past the decision for hits.
     public let hasMonitorLists: Bool
+    public let precedence: Precedence
+    /// Each list's `clients:` (nil: every client), and whether any list has them.
+    let clientScopes: [[CIDR]?]
+    public let hasClientScopedLists: Bool
 
     struct Ranked: Sendable {
         let list: Int
@@ -22,11 +28,14 @@ public final class CompiledPolicy: Sendable {
         let monitor: Bool
     }
 
-    public init(lists: [LoadedList]) throws {
+    public init(lists: [LoadedList], precedence: Precedence = .specific) throws {
         let table = try DomainTable(lists: lists.enumerated().map { ($0.element.parsed, $0.offset) })
         self.lists = lists
         self.table = table
         self.hasMonitorLists = lists.contains { $0.settings.action == .monitor }
+        self.precedence = precedence
+        self.clientScopes = lists.map { $0.settings.clients }
+        self.hasClientScopedLists = lists.contains { $0.settings.clients != nil }
         func isAllow(_ member: DomainTable.Member) -> Bool {
             let list = lists[Int(member.list)]
             if list.settings.action == .allow { return true }
@@ -49,20 +58,55 @@ public final class CompiledPolicy: Sendable {
     }
 
     /// The entry that decides for `name` (lower-case wire form) among the lists `active` says are
-    /// in force; nil when none holds the name or a name above it.
+    /// in force, that apply to `client` (its address bytes; nil when unknown, and then lists with
+    /// `clients:` never apply) and that come before list `limit` in the config; nil when none
+    /// holds the name or a name above it.
     @inline(__always)
-    public func decide(_ name: UnsafeBufferPointer<UInt8>, active: [Bool]) -> PolicyMatch? {
+    public func decide(_ name: UnsafeBufferPointer<UInt8>, active: [Bool], client: UnsafeRawBufferPointer? = nil,
+                       before limit: Int = .max) -> PolicyMatch? {
+        if precedence == .listed { return decideListed(name, active: active, client: client, before: limit) }
         var result: PolicyMatch? = nil
         let ranked = self.ranked
         table.lookup(name) { group, offset in
-            for member in ranked[group] where !member.monitor && active[member.list]
-                && member.scope.applies(atSuffixOffset: offset) {
+            for member in ranked[group] where !member.monitor && member.list < limit && active[member.list]
+                && member.scope.applies(atSuffixOffset: offset) && applies(member.list, to: client) {
                 result = PolicyMatch(listIndex: member.list, ruleIndex: member.rule, suffixOffset: offset)
                 return true
             }
             return false
         }
         return result
+    }
+
+    /// `decide` under `precedence: listed`: the list named first with a match, and within it the
+    /// most specific entry (suffixes are visited most specific first, so the first hit of a list
+    /// is its best). Stops early only when the first list in force matched.
+    private func decideListed(_ name: UnsafeBufferPointer<UInt8>, active: [Bool], client: UnsafeRawBufferPointer?,
+                              before limit: Int) -> PolicyMatch? {
+        var result: PolicyMatch? = nil
+        let groups = table.groups
+        table.lookup(name) { group, offset in
+            // Members are in config order: the first that applies is this name's best list.
+            for member in groups[group] {
+                let list = Int(member.list)
+                if list >= min(limit, result?.listIndex ?? .max) { break }
+                guard lists[list].settings.action != .monitor, active[list], applies(list, to: client) else { continue }
+                let rule = lists[list].parsed.rules[Int(member.rule)]
+                guard rule.scope.applies(atSuffixOffset: offset) else { continue }
+                result = PolicyMatch(listIndex: list, ruleIndex: Int(member.rule), suffixOffset: offset)
+                break
+            }
+            return result?.listIndex == 0
+        }
+        return result
+    }
+
+    /// Whether list `index` applies to a query from `client` (its `clients:`).
+    @inline(__always)
+    public func applies(_ index: Int, to client: UnsafeRawBufferPointer?) -> Bool {
+        guard hasClientScopedLists, let scope = clientScopes[index] else { return true }
+        guard let client else { return false }
+        return scope.contains { $0.contains(client) }
     }
 
     /// The monitor-list entries in force that match `name`: the most specific per list.
@@ -109,16 +153,36 @@ public final class CompiledPolicy: Sendable {
     public var entryCount: Int { lists.reduce(0) { $0 + $1.parsed.count } }
 }
 
-/// Which entry decided: the list, its rule, and which suffix of the query name it matched.
+/// Which entry decided: the list, its rule, which suffix of the matched name it holds, and what
+/// kind of trigger matched.
 public struct PolicyMatch: Sendable, Equatable {
     public let listIndex: Int
     public let ruleIndex: Int
     public let suffixOffset: Int
+    public let trigger: Trigger
 
-    public init(listIndex: Int, ruleIndex: Int, suffixOffset: Int) {
+    /// What of the query or its answer an entry matched.
+    public enum Trigger: String, Sendable {
+        /// The question name.
+        case qname
+        /// A name the answer's CNAME or DNAME chain leads to.
+        case cname
+        /// An address of the answer.
+        case ip
+        /// The client's address (RPZ `rpz-client-ip`).
+        case client
+    }
+
+    public init(listIndex: Int, ruleIndex: Int, suffixOffset: Int, trigger: Trigger = .qname) {
         self.listIndex = listIndex
         self.ruleIndex = ruleIndex
         self.suffixOffset = suffixOffset
+        self.trigger = trigger
+    }
+
+    /// The same entry, found as a trigger of another kind.
+    public func found(as trigger: Trigger) -> PolicyMatch {
+        PolicyMatch(listIndex: listIndex, ruleIndex: ruleIndex, suffixOffset: suffixOffset, trigger: trigger)
     }
 }
 

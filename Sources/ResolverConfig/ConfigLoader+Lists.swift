@@ -51,7 +51,7 @@ extension ConfigLoader {
                         _ reader: YAMLReader) throws(ConfigError) -> ListSettings {
         let map = try reader.mapping(node, key: key, allowed: [
             "name", "path", "format", "action", "category", "response", "sinkhole", "ede", "reference",
-            "active_from", "active_until", "origin",
+            "active_from", "active_until", "origin", "clients",
         ])
         let name = try listName(map, node: node, key: key, reader)
         guard let pathNode = map["path"] else {
@@ -84,10 +84,18 @@ extension ConfigLoader {
         }
         let schedule = try listSchedule(map, key: key, reader)
         let origin = try listOrigin(map["origin"], key: key, format: format, reader)
+        let clients = try map["clients"].map { node throws(ConfigError) in
+            let blocks = try addressBlocks(node, key: key + ".clients", reader)
+            if blocks.isEmpty {
+                throw reader.error(node, key + ".clients", "empty; leave the key out for a list that applies to every client")
+            }
+            return blocks
+        }
         return ListSettings(
             name: name, path: absolutePath(path, relativeTo: folder), pathAsWritten: path,
             format: format, action: action, category: category, configLine: node.mark?.line ?? 0,
-            response: response, sinkhole: sinkhole, ede: ede, reference: reference, schedule: schedule, origin: origin
+            response: response, sinkhole: sinkhole, ede: ede, reference: reference, schedule: schedule, origin: origin,
+            clients: clients
         )
     }
 

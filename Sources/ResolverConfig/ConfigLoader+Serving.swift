@@ -54,11 +54,15 @@ extension ConfigLoader {
         guard let node else { return CIDR.defaultAllowed }
         let map = try reader.mapping(node, key: "access", allowed: ["allow"])
         guard let allow = map["allow"] else { return CIDR.defaultAllowed }
-        return try reader.list(allow, key: "access.allow").enumerated().map { (index, item) throws(ConfigError) in
-            let text = try reader.string(item, key: "access.allow[\(index)]")
+        return try addressBlocks(allow, key: "access.allow", reader)
+    }
+
+    /// A list of address blocks (`10.0.0.0/8`, `2001:db8::/32`, or a bare address for one host).
+    static func addressBlocks(_ node: Node, key: String, _ reader: YAMLReader) throws(ConfigError) -> [CIDR] {
+        try reader.list(node, key: key).enumerated().map { (index, item) throws(ConfigError) in
+            let text = try reader.string(item, key: "\(key)[\(index)]")
             guard let block = CIDR.parse(text) else {
-                throw reader.error(item, "access.allow[\(index)]",
-                                   "\"\(text)\" is not an address block such as 10.0.0.0/8")
+                throw reader.error(item, "\(key)[\(index)]", "\"\(text)\" is not an address block such as 10.0.0.0/8")
             }
             return block
         }

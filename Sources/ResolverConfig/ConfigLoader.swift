@@ -23,6 +23,7 @@ public struct ConfigLoader: Sendable {
     static let topLevelKeys: Set<String> = [
         "listen", "upstreams", "timeout_ms", "sinkhole", "lists", "threads", "tcp", "upstream_strategy",
         "query_timeout_ms", "edns_udp_size", "cache", "access", "rate_limit", "metrics", "query_log", "user", "group",
+        "precedence",
     ]
 
     /// Loads and validates the config file at `path`.
@@ -78,6 +79,9 @@ public struct ConfigLoader: Sendable {
             try Self.sinkholeSettings(node, key: "sinkhole", base: ResolverSettings.Sinkhole(), reader)
         } ?? ResolverSettings.Sinkhole()
         let lists = try Self.listSettings(top["lists"], root: root, folder: folder, sinkhole: sinkhole, reader)
+        let precedence = try top["precedence"].map { node throws(ConfigError) in
+            try reader.choice(node, key: "precedence", Precedence.self)
+        } ?? .specific
 
         return ResolverSettings(
             configPath: path, listen: listen, upstreams: upstreams, upstreamsFromResolvConf: fromResolvConf,
@@ -85,7 +89,7 @@ public struct ConfigLoader: Sendable {
             tcpIdleTimeoutMilliseconds: tcp.idle, tcpMaxConnections: tcp.maxConnections, upstreamStrategy: strategy,
             queryTimeoutMilliseconds: queryTimeout, ednsUDPSize: ednsSize, cache: cache, accessAllow: access,
             rateLimit: rateLimit, metricsListen: metricsListen, queryLogPath: queryLog.path,
-            queryLogMode: queryLog.mode, user: account.user, group: account.group
+            queryLogMode: queryLog.mode, user: account.user, group: account.group, precedence: precedence
         )
     }
 

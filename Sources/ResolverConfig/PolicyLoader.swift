@@ -56,12 +56,12 @@ public struct PolicyLoader: Sendable {
                 throw LoadError(message: "list \(list.name): cannot read \(error)")
             }
         }
-        if let previous, previous.lists.count == loaded.count,
+        if let previous, previous.lists.count == loaded.count, previous.precedence == settings.precedence,
            zip(previous.lists, loaded).allSatisfy({ $0.parsed === $1.parsed && $0.settings == $1.settings }) {
             return previous  // nothing changed: keep the index too
         }
         do {
-            return try CompiledPolicy(lists: loaded)
+            return try CompiledPolicy(lists: loaded, precedence: settings.precedence)
         } catch {
             throw LoadError(message: "cannot index the lists: \(error)")
         }

@@ -33,6 +33,8 @@ public struct ResolverSettings: Sendable {
     /// Drop root to this user (and group) once the sockets are bound.
     public var user: String? = nil
     public var group: String? = nil
+    /// Which list decides when entries of several lists match one query.
+    public var precedence: Precedence = .specific
 
     /// How the upstreams are chosen for each query.
     public enum UpstreamStrategy: String, Sendable, CaseIterable {
@@ -132,11 +134,13 @@ public struct ListSettings: Sendable, Equatable {
     public var schedule: ListSchedule
     /// The zone name of an RPZ file that has no `$ORIGIN` and no absolute SOA owner.
     public var origin: String?
+    /// The client networks this list applies to; nil for every client.
+    public var clients: [CIDR]?
 
     public init(name: String, path: String, pathAsWritten: String, format: ListFormat, action: ListAction,
                 category: String, configLine: Int, response: BlockResponse = .sinkhole,
                 sinkhole: ResolverSettings.Sinkhole = .init(), ede: UInt16? = 16, reference: String? = nil,
-                schedule: ListSchedule = .always, origin: String? = nil) {
+                schedule: ListSchedule = .always, origin: String? = nil, clients: [CIDR]? = nil) {
         self.name = name
         self.path = path
         self.pathAsWritten = pathAsWritten
@@ -150,6 +154,7 @@ public struct ListSettings: Sendable, Equatable {
         self.reference = reference
         self.schedule = schedule
         self.origin = origin
+        self.clients = clients
     }
 
     /// The EDE extra text: the category, then the reference when there is one.
@@ -157,4 +162,15 @@ public struct ListSettings: Sendable, Equatable {
         guard let reference, !reference.isEmpty else { return category }
         return "\(category); \(reference)"
     }
+}
+
+/// Which list decides when entries of several lists match one query (`precedence:`).
+public enum Precedence: String, Sendable, CaseIterable {
+    /// The most specific entry decides, whichever list holds it; for the same name, an allow
+    /// entry wins, then the list named first.
+    case specific
+    /// The first list in config order with any match decides, as BIND and PowerDNS order their
+    /// policy zones; within one list the exact name beats a wildcard, a longer wildcard a shorter
+    /// one.
+    case listed
 }

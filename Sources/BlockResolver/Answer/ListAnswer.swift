@@ -43,9 +43,7 @@ final class ListAnswer: Sendable {
         aaaa = try LdnsRecord.template(". \(ttl) IN AAAA \(sinkhole.ipv6)")
         cname = try sinkhole.cname.map { target throws(LdnsError) in try LdnsRecord.template(". \(ttl) IN CNAME \(target)") }
         // Negative answers are cached for min(SOA TTL, MINIMUM) (RFC 2308): both are the sinkhole TTL.
-        let soa = try LdnsRecord.template(
-            ". \(ttl) IN SOA block-resolver.invalid. hostmaster.block-resolver.invalid. 1 3600 600 86400 \(ttl)"
-        )
+        let soa = try LdnsRecord.template(Self.soaLine(owner: ".", ttl: ttl))
         soaAfterOwner = Array(soa.dropFirst(2))
         opt = OPTTemplate(try LdnsRecord.opt(udpSize: udpSize, ede: list.ede.map { (code: $0, text: list.edeText) }))
         response = list.response
@@ -53,6 +51,12 @@ final class ListAnswer: Sendable {
             guard case .localData(let records) = rule.action else { return nil }
             return LocalAnswer(records: records)
         }
+    }
+
+    /// The SOA of every negative answer the resolver writes, owned by `owner` (presentation
+    /// form): negative answers are cached for min(SOA TTL, MINIMUM) (RFC 2308), both the TTL.
+    static func soaLine(owner: String, ttl: UInt32) -> String {
+        "\(owner) \(ttl) IN SOA block-resolver.invalid. hostmaster.block-resolver.invalid. 1 3600 600 86400 \(ttl)"
     }
 
     /// Writes the answer of `kind` to `query`, whose listed suffix starts `suffixOffset` bytes

@@ -41,7 +41,7 @@ struct ExplainCommand: ParsableCommand {
             print("the config cannot be served (run refuses to start and a reload keeps the old policy)")
             throw ExitCode.failure
         }
-        let policy = try CompiledPolicy(lists: lists.loaded)
+        let policy = try CompiledPolicy(lists: lists.loaded, precedence: settings.precedence)
         let now = Date().timeIntervalSince1970
         let snapshot = PolicySnapshot(parts: try PolicySnapshot.Parts(generation: 1, settings: settings, policy: policy),
                                       now: now)
@@ -86,6 +86,9 @@ struct ExplainCommand: ParsableCommand {
             print("answer: forwarded to \(settings.upstreams.map(\.description).joined(separator: ", ")) and relayed as is")
         case .drop:
             print("answer: none (the query is dropped)")
+        case .follow(let follow):
+            print("answer: \(follow.cname), then the answer for \(DomainName.presentation(ofWire: follow.target)) "
+                  + "from the upstreams (a policy CNAME is followed; its target is not judged again)")
         case .answer(let buffer):
             let bytes = Array(buffer.readableBytesView)
             print("answer (to a query over UDP with EDNS):")

@@ -5,7 +5,9 @@ import NIOCore
 import ResolverConfig
 
 /// The query log (`query_log:`): one JSON object per line with time, client, protocol, name,
-/// type, outcome, list, rcode and latency.
+/// type, outcome, list, rcode and latency; for a query a list decided, also the kind of trigger
+/// (`qname`, `cname`, `ip`, `client`) and what matched (the listed name, the chain's name, the
+/// answer's address, the client's address).
 ///
 /// Concurrency model: each event loop appends records to its own bounded buffer (a lock that only
 /// the writer thread ever contends for, every 50 ms); a dedicated writer thread swaps the buffers
@@ -24,6 +26,9 @@ final class QueryLog: Sendable {
         let type: UInt16
         let outcome: QueryOutcome
         let list: String?
+        /// The kind of trigger and what matched, when a list decided.
+        let trigger: String?
+        let matched: String?
         let rcode: UInt8?
         let latencyMicroseconds: Int64
     }
@@ -147,6 +152,9 @@ final class QueryLog: Sendable {
         line += "\"protocol\":\"\(record.transport.rawValue)\",\"name\":\"\(escape(DomainName.presentation(ofWire: record.name)))\","
         line += "\"type\":\"\(QueryBuilder.typeName(record.type))\",\"outcome\":\"\(record.outcome.rawValue)\","
         line += "\"list\":" + (record.list.map { "\"\(escape($0))\"" } ?? "null") + ","
+        if let trigger = record.trigger {
+            line += "\"trigger\":\"\(trigger)\",\"matched\":\"\(escape(record.matched ?? ""))\","
+        }
         line += "\"rcode\":" + (record.rcode.map { "\"\(rcodeName($0))\"" } ?? "null") + ","
         line += "\"latency_us\":\(record.latencyMicroseconds)}\n"
         return line

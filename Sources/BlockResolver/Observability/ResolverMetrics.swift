@@ -161,24 +161,31 @@ final class LoopMetrics {
     private var blockedGeneration = -1
 
     @inline(__always)
-    func blocked(listIndex: Int, generation: Int, list: @autoclosure () -> ListSettings) {
+    func blocked(listIndex: Int, trigger: PolicyMatch.Trigger, generation: Int, list: @autoclosure () -> ListSettings) {
         if generation != blockedGeneration {
             blockedGeneration = generation
             blockedByIndex = []
         }
-        if listIndex < blockedByIndex.count, let counter = blockedByIndex[listIndex] { return counter.increment() }
+        let index = listIndex * Self.triggers.count + (Self.triggers.firstIndex(of: trigger) ?? 0)
+        if index < blockedByIndex.count, let counter = blockedByIndex[index] { return counter.increment() }
         let settings = list()
-        if blockedByIndex.count <= listIndex { blockedByIndex += Array(repeating: nil, count: listIndex + 1 - blockedByIndex.count) }
-        let counter = counterBlocked(list: settings.name, category: settings.category)
-        blockedByIndex[listIndex] = counter
+        if blockedByIndex.count <= index { blockedByIndex += Array(repeating: nil, count: index + 1 - blockedByIndex.count) }
+        let counter = counterBlocked(list: settings.name, category: settings.category, trigger: trigger)
+        blockedByIndex[index] = counter
         counter.increment()
     }
 
-    private func counterBlocked(list: String, category: String) -> CoreMetrics.Counter {
-        if let counter = blockedByList[list] { return counter }
-        let counter = CoreMetrics.Counter(label: "dns_blocked_total", dimensions: [("list", list), ("category", category), ("loop", loop)],
-                              factory: factory)
-        blockedByList[list] = counter
+    /// The kinds of trigger, in the order of the counters kept per list.
+    private static let triggers: [PolicyMatch.Trigger] = [.qname, .cname, .ip, .client]
+
+    private func counterBlocked(list: String, category: String, trigger: PolicyMatch.Trigger) -> CoreMetrics.Counter {
+        let key = "\(list)\u{0}\(trigger.rawValue)"
+        if let counter = blockedByList[key] { return counter }
+        let counter = CoreMetrics.Counter(label: "dns_blocked_total",
+                                          dimensions: [("list", list), ("category", category), ("trigger", trigger.rawValue),
+                                                       ("loop", loop)],
+                                          factory: factory)
+        blockedByList[key] = counter
         return counter
     }
 

@@ -12,7 +12,7 @@ enum AccessStage {
         let snapshot = context.snapshot
         if !isAllowed(context.client, snapshot.settings.accessAllow) {
             return .answer(MessageWriter.empty(query, rcode: DNSHeader.rcodeREFUSED, opt: snapshot.parts.common.prohibitedOPT,
-                                               allocator: context.allocator), .refused, list: nil)
+                                               allocator: context.allocator), .refused, by: nil)
         }
         let qps = snapshot.settings.rateLimit.perClientQPS
         if context.transport == .udp && qps > 0
@@ -20,10 +20,10 @@ enum AccessStage {
                                            now: context.started) {
             switch snapshot.settings.rateLimit.action {
             case .drop:
-                return .silent(.ratelimited, list: nil)
+                return .silent(.ratelimited, by: nil)
             case .truncate:
                 return .answer(MessageWriter.truncated(query, opt: snapshot.parts.common.plainOPT,
-                                                       allocator: context.allocator), .ratelimited, list: nil)
+                                                       allocator: context.allocator), .ratelimited, by: nil)
             }
         }
         return .next
@@ -31,15 +31,9 @@ enum AccessStage {
 
     /// Whether `client` is inside one of the allowed blocks (a missing address is not).
     static func isAllowed(_ client: SocketAddress?, _ allowed: [CIDR]) -> Bool {
-        switch client {
-        case .v4(let v4):
-            var raw = v4.address.sin_addr
-            return withUnsafeBytes(of: &raw) { bytes in allowed.contains { $0.contains(bytes) } }
-        case .v6(let v6):
-            var raw = v6.address.sin6_addr
-            return withUnsafeBytes(of: &raw) { bytes in allowed.contains { $0.contains(bytes) } }
-        default:
-            return false
+        QueryContext.withAddress(of: client) { bytes in
+            guard let bytes else { return false }
+            return allowed.contains { $0.contains(bytes) }
         }
     }
 }

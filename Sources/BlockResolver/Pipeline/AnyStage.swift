@@ -6,6 +6,6 @@ enum AnyStage {
         guard query.type == RecordType.any else { return .next }
         let common = context.snapshot.parts.common
         return .answer(MessageWriter.records(query, [common.anyHINFO], opt: common.plainOPT, allocator: context.allocator),
-                       .any, list: nil)
+                       .any, by: nil)
     }
 }

@@ -7,6 +7,6 @@ enum EDNSVersionStage {
         guard let edns = query.edns, edns.version > 0 else { return .next }
         return .answer(MessageWriter.empty(query, rcode: DNSHeader.rcodeNOERROR,
                                            opt: context.snapshot.parts.common.badVersionOPT,
-                                           allocator: context.allocator), .badvers, list: nil)
+                                           allocator: context.allocator), .badvers, by: nil)
     }
 }

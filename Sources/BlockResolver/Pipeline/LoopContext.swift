@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import ResolverConfig
 
 /// The state of one event loop that the pipeline uses: its rate-limit buckets, its sockets for
 /// upstream queries, its counters and query-log buffer, and its own references to the policy
@@ -59,6 +60,10 @@ final class LoopContext: @unchecked Sendable {
         let rcode = reply.flatMap { DNSHeader.rcode($0) }
         logBuffer.append(QueryLog.Record(time: Date().timeIntervalSince1970, client: details.client, transport: transport,
                                          name: details.name, type: details.type, outcome: outcome, list: details.list,
+                                         trigger: details.decider?.trigger.rawValue,
+                                         matched: details.decider.map {
+                                             $0.matchedText(question: details.name, clientText: details.client?.ipAddress ?? "-")
+                                         },
                                          rcode: rcode, latencyMicroseconds: elapsed / 1000))
     }
 }
@@ -68,5 +73,15 @@ struct QueryDetails {
     let client: SocketAddress?
     let name: [UInt8]
     let type: UInt16
+    /// The entry that decided, if a list did.
+    let decider: Decider?
     let list: String?
+
+    init(client: SocketAddress?, name: [UInt8], type: UInt16, decider: Decider?, policy: CompiledPolicy?) {
+        self.client = client
+        self.name = name
+        self.type = type
+        self.decider = decider
+        list = decider.flatMap { policy?.lists[$0.list].settings.name }
+    }
 }

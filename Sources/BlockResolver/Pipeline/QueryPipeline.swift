@@ -12,7 +12,9 @@ import ResolverConfig
 ///  4. AnyStage                             RFC 8482
 ///  5. CacheStage                           process-wide cache
 ///  6. ForwardStage                         upstreams; identical misses share one query
-///     (response policy: its seat is in ForwardStage, between reply and finish)
+///     ResponsePolicyStage                  the answer's chain and addresses, on a cache hit
+///                                          and on the upstream's reply; a policy CNAME is
+///                                          followed through the cache and upstreams (Follow)
 ///  7. FitStage                             the client's size limit, TC
 ///     record (LoopContext.observe)         the outcome, once per query
 ///
@@ -54,7 +56,7 @@ final class QueryPipeline: Sendable {
                     let reply = allocator.buffer(bytes: wire)
                     loop.observe(rcode == DNSHeader.rcodeNOTIMP ? .notimp : .formerr, transport: transport,
                                  started: started, reply: reply,
-                                 details: QueryDetails(client: client, name: [0], type: 0, list: nil))
+                                 details: QueryDetails(client: client, name: [0], type: 0, decider: nil, policy: nil))
                     return .now(reply)
                 case .query(let query):
                     let context = QueryContext(transport: transport, client: client, started: started,
@@ -72,14 +74,27 @@ final class QueryPipeline: Sendable {
         if case .next = result { result = EDNSVersionStage.check(query, context) }
         guard case .next = result else { return finish(result, query, context) }
         let key: CacheKey
+        var context = context
         switch policy.decide(query, context) {
         case .done(let decided): return finish(decided, query, context)
-        case .pass(let passed): key = passed
+        case .follow(let follow): return respond(forward.follow(follow, AwaitedQuery(query, context)), query, context)
+        case .pass(let passed, let limit):
+            key = passed
+            context.responseLimit = limit
         }
         result = AnyStage.check(query, context)
-        if case .next = result { result = CacheStage.check(query, key: key, context) }
         guard case .next = result else { return finish(result, query, context) }
-        switch forward.forward(query, key: key, context) {
+        switch CacheStage.check(query, key: key, context) {
+        case .miss: break
+        case .finish(let cached): return finish(cached, query, context)
+        case .follow(let follow): return respond(forward.follow(follow, AwaitedQuery(query, context)), query, context)
+        }
+        return respond(forward.forward(query, key: key, context), query, context)
+    }
+
+    @inline(__always)
+    private func respond(_ forwarded: ForwardStage.Forwarded, _ query: Query, _ context: QueryContext) -> Response {
+        switch forwarded {
         case .now(let answered): return finish(answered, query, context)
         case .later(let later): return .later(later)  // finished by `AwaitedQuery.finish`
         }
@@ -90,19 +105,19 @@ final class QueryPipeline: Sendable {
     private func finish(_ result: StageResult, _ query: Query, _ context: QueryContext) -> Response {
         let reply: ByteBuffer?
         let outcome: QueryOutcome
-        let list: Int?
+        let decider: Decider?
         switch result {
         case .next:
             preconditionFailure("every query ends in an answer or in silence")  // `answer` never passes .next
-        case .silent(let silent, let index):
-            (reply, outcome, list) = (nil, silent, index)
-        case .answer(let buffer, let answered, let index):
+        case .silent(let silent, let by):
+            (reply, outcome, decider) = (nil, silent, by)
+        case .answer(let buffer, let answered, let by):
             let fitted = FitStage.fit(buffer, outcome: answered, query, context)
-            (reply, outcome, list) = (fitted.0, fitted.1, index)
+            (reply, outcome, decider) = (fitted.0, fitted.1, by)
         }
         context.loop.observe(outcome, transport: context.transport, started: context.started, reply: reply,
                              details: QueryDetails(client: context.client, name: Array(query.name), type: query.type,
-                                                   list: list.map { context.snapshot.policy.lists[$0].settings.name }))
+                                                   decider: decider, policy: context.snapshot.policy))
         return reply.map { .now($0) } ?? .none
     }
 }

@@ -11,7 +11,11 @@ final class QueryPolicyStage: Sendable {
 
     enum Decision {
         case done(StageResult)
-        case pass(CacheKey)
+        /// A policy CNAME to resolve first.
+        case follow(Follow)
+        /// Not decided here: go on with this cache key, and let lists before `responseLimit`
+        /// judge the answer.
+        case pass(CacheKey, responseLimit: Int)
     }
 
     init(logger: Logger) {
@@ -25,7 +29,9 @@ final class QueryPolicyStage: Sendable {
         var key: CacheKey? = nil
         let match: PolicyMatch? = query.withLowercasedName { name in
             if policy.hasMonitorLists { recordMonitorHits(name, context) }
-            let match = policy.decide(name, active: snapshot.active)
+            let match = context.withClientAddress(needed: policy.needsClientAddress) { client in
+                policy.decideQuery(name, active: snapshot.active, client: client)
+            }
             if match == nil || policy.lists[match!.listIndex].settings.action != .block {
                 key = CacheKey(name: Array(name), type: query.type, class: query.class, dnssecOK: query.dnssecOK)
             }
@@ -34,19 +40,33 @@ final class QueryPolicyStage: Sendable {
         switch Verdict.decide(query, match: match, snapshot: snapshot, transport: context.transport,
                               allocator: context.allocator) {
         case .drop:
-            return .done(.silent(.dropped, list: match?.listIndex))
+            return .done(.silent(.dropped, by: match.map { Decider($0) }))
         case .answer(let buffer):
-            guard let match else { return .done(.answer(buffer, .blocked, list: nil)) }
-            context.loop.metrics.blocked(listIndex: match.listIndex, generation: snapshot.generation,
-                                         list: policy.lists[match.listIndex].settings)
+            guard let match else { return .done(.answer(buffer, .blocked, by: nil)) }
+            context.loop.metrics.blocked(listIndex: match.listIndex, trigger: match.trigger,
+                                         generation: snapshot.generation, list: policy.lists[match.listIndex].settings)
             // An RPZ tcp-only rule answers UDP with TC: recorded as truncated, like any such answer.
-            return .done(.answer(buffer, DNSHeader.isTruncated(buffer) ? .truncated : .blocked, list: match.listIndex))
+            return .done(.answer(buffer, DNSHeader.isTruncated(buffer) ? .truncated : .blocked, by: Decider(match)))
+        case .follow(let follow):
+            ResponsePolicyStage.count(follow.decider, context)
+            return .follow(follow)
         case .forward:
             // A block list's entry that forwards (RPZ passthru, tcp-only over TCP) made no key.
-            return .pass(key ?? query.withLowercasedName { name in
+            let passed = key ?? query.withLowercasedName { name in
                 CacheKey(name: Array(name), type: query.type, class: query.class, dnssecOK: query.dnssecOK)
-            })
+            }
+            return .pass(passed, responseLimit: Self.responseLimit(after: match, policy))
         }
+    }
+
+    /// Which lists may judge the answer once `match` (an allow entry, a passthru, or nothing)
+    /// let the question name through: an allow entry lets its chain through, entirely under
+    /// `specific` precedence, and past its own list under `listed` (an earlier list still
+    /// decides, as BIND and PowerDNS order their zones).
+    @inline(__always)
+    static func responseLimit(after match: PolicyMatch?, _ policy: CompiledPolicy) -> Int {
+        guard let match else { return .max }
+        return policy.precedence == .listed ? match.listIndex : 0
     }
 
     /// Counts and logs each monitor list that holds `name` (lower-case wire form).

@@ -4,9 +4,9 @@ import NIOCore
 /// of it (with an answer, or silently), and the outcome to record.
 enum StageResult {
     case next
-    /// Answer with `reply` (still to be fitted to the client), recorded as `outcome`; `list` is
-    /// the index of the deciding list, for the query log.
-    case answer(ByteBuffer, QueryOutcome, list: Int?)
+    /// Answer with `reply` (still to be fitted to the client), recorded as `outcome`; `by` is
+    /// the deciding list entry, for the query log.
+    case answer(ByteBuffer, QueryOutcome, by: Decider?)
     /// Send nothing.
-    case silent(QueryOutcome, list: Int?)
+    case silent(QueryOutcome, by: Decider?)
 }

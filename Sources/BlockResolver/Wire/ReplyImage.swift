@@ -1,5 +1,6 @@
 import CLdns
 import NIOCore
+import ResolverConfig
 
 /// An upstream's answer as the resolver keeps and relays it: the message without the upstream's
 /// OPT record, with the position of every TTL, ready to be sent to any client that asked the
@@ -17,9 +18,16 @@ struct ReplyImage: Sendable {
     let ttlOffsets: [Int]
     /// Each record's TTL as received.
     let ttls: [UInt32]
+    /// The names and addresses the answer leads to, for the response policy.
+    let chain: AnswerChain
 
     /// The image of `bytes`, the reply ldns parsed into `packet`; nil when neither way works.
     init?(_ bytes: UnsafeRawBufferPointer, packet: LdnsPacket) {
+        var chain = AnswerChain.empty
+        if let question = packet.question, let owner = ldns_rr_owner(question), let data = ldns_rdf_data(owner) {
+            let name = UnsafeBufferPointer(start: data, count: ldns_rdf_size(owner)).map { DomainName.lowercase($0) }
+            chain = AnswerChain(packet, question: name)
+        }
         if let layout = MessageLayout(bytes), layout.questionIsPlain,
            layout.opts.isEmpty || layout.trailingOPT != nil {
             let end = layout.trailingOPT?.start ?? layout.end
@@ -29,18 +37,27 @@ struct ReplyImage: Sendable {
                 wire[10] = UInt8(additional >> 8)
                 wire[11] = UInt8(additional & 0xFF)
             }
-            self.init(wire: wire, ttlOffsets: layout.ttlOffsets)
+            self.init(wire: wire, ttlOffsets: layout.ttlOffsets, chain: chain)
             return
         }
         guard let wire = Self.rebuilt(packet), let layout = wire.withUnsafeBytes({ MessageLayout($0) }),
               layout.questionIsPlain, layout.opts.isEmpty
         else { return nil }
-        self.init(wire: wire, ttlOffsets: layout.ttlOffsets)
+        self.init(wire: wire, ttlOffsets: layout.ttlOffsets, chain: chain)
     }
 
-    private init(wire: [UInt8], ttlOffsets: [Int]) {
+    /// The image of a message ldns wrote for the resolver (a rewritten answer: `ReplyRewrite`),
+    /// which carries no OPT record and is not judged again.
+    init?(built wire: [UInt8]) {
+        guard let layout = wire.withUnsafeBytes({ MessageLayout($0) }), layout.questionIsPlain, layout.opts.isEmpty
+        else { return nil }
+        self.init(wire: wire, ttlOffsets: layout.ttlOffsets, chain: .empty)
+    }
+
+    private init(wire: [UInt8], ttlOffsets: [Int], chain: AnswerChain) {
         self.wire = wire
         self.ttlOffsets = ttlOffsets
+        self.chain = chain
         ttls = ttlOffsets.map { offset in
             Self.ttl(UInt32(wire[offset]) << 24 | UInt32(wire[offset + 1]) << 16 | UInt32(wire[offset + 2]) << 8
                      | UInt32(wire[offset + 3]))
@@ -53,6 +70,12 @@ struct ReplyImage: Sendable {
     static func ttl(_ wire: UInt32) -> UInt32 {
         wire & 0x8000_0000 == 0 ? wire : 0
     }
+
+    /// The header's response code.
+    var rcode: UInt8 { wire[3] & 0x0F }
+
+    /// Records in the answer section.
+    var answerCount: Int { Int(wire[6]) << 8 | Int(wire[7]) }
 
     /// The parsed reply written again by ldns, header and records, without EDNS: a fresh packet
     /// gets copies of every record, so nothing of the upstream's OPT comes along.

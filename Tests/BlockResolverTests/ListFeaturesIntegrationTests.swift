@@ -16,6 +16,8 @@ final class ListFeaturesIntegrationTests: XCTestCase {
         FakeUpstream.entry("watched.example.", "A", records: ["watched.example. 60 IN A 192.0.2.3"]),
         FakeUpstream.entry("later.example.", "A", records: ["later.example. 60 IN A 192.0.2.4"]),
         FakeUpstream.entry("stable.example.", "A", records: ["stable.example. 60 IN A 192.0.2.5"]),
+        FakeUpstream.entry("trustpositif.block-resolver.test.", "A",
+                           records: ["trustpositif.block-resolver.test. 60 IN A 192.0.2.70"]),
     ].joined()
 
     override func setUpWithError() throws {
@@ -77,9 +79,13 @@ final class ListFeaturesIntegrationTests: XCTestCase {
         XCTAssertTrue(noLocalMX.answer.isEmpty, noLocalMX.description)
 
         let landing = try dig.query("Landing.Example", "A")
-        XCTAssertEqual(landing.answer.count, 1, landing.description)
+        // The policy CNAME is followed: its target's address comes from the upstream.
+        XCTAssertEqual(landing.answer.count, 2, landing.description)
         XCTAssertTrue(landing.answer[0].hasPrefix("Landing.Example.\t"), landing.description)
         XCTAssertTrue(landing.answer[0].hasSuffix("CNAME\ttrustpositif.block-resolver.test."), landing.description)
+        XCTAssertEqual(landing.answerData.last, "192.0.2.70", landing.description)
+        let landingCNAME = try dig.query("landing.example", "CNAME")
+        XCTAssertEqual(landingCNAME.answerData, ["trustpositif.block-resolver.test."], landingCNAME.description)
     }
 
     func testPerListResponsesEDEAndReference() throws {

@@ -40,6 +40,7 @@ final class VerdictTests: XCTestCase {
         switch verdict {
         case .forward: return "forward"
         case .drop: return "drop"
+        case .follow(let follow): return "follow \(DomainName.presentation(ofWire: follow.target))"
         case .answer(let buffer):
             let bytes = Array(buffer.readableBytesView)
             let rcode = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"][Int(bytes[3] & 0xF)]
@@ -83,7 +84,7 @@ final class VerdictTests: XCTestCase {
         XCTAssertEqual(try verdict(s, "a.b.judi.example"), "NXDOMAIN 0/1")
         XCTAssertEqual(try verdict(s, "local.example", 28), "NOERROR 1/0")
         XCTAssertEqual(try verdict(s, "local.example", 15), "NOERROR 0/1")
-        XCTAssertEqual(try verdict(s, "landing.example", 15), "NOERROR 1/0")
+        XCTAssertEqual(try verdict(s, "landing.example", 15), "follow trustpositif.block-resolver.test.")
     }
 
     func testMonitorCounterCountsPerListAndEntry() {

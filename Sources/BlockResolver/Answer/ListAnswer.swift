@@ -35,6 +35,9 @@ final class ListAnswer: Sendable {
     let response: BlockResponse
     /// RPZ local data by rule index (nil for rules that are not local data).
     let localData: [LocalAnswer?]
+    /// The list's Extended DNS Error (nil for `ede: none`), for answers that name what matched.
+    let ede: (code: UInt16, text: String)?
+    let udpSize: UInt16
 
     init(list: ListSettings, rules: [EntryRule], udpSize: UInt16) throws(LdnsError) {
         let sinkhole = list.sinkhole
@@ -45,7 +48,9 @@ final class ListAnswer: Sendable {
         // Negative answers are cached for min(SOA TTL, MINIMUM) (RFC 2308): both are the sinkhole TTL.
         let soa = try LdnsRecord.template(Self.soaLine(owner: ".", ttl: ttl))
         soaAfterOwner = Array(soa.dropFirst(2))
-        opt = OPTTemplate(try LdnsRecord.opt(udpSize: udpSize, ede: list.ede.map { (code: $0, text: list.edeText) }))
+        ede = list.ede.map { (code: $0, text: list.edeText) }
+        self.udpSize = udpSize
+        opt = OPTTemplate(try LdnsRecord.opt(udpSize: udpSize, ede: ede))
         response = list.response
         localData = rules.map { rule in
             guard case .localData(let records) = rule.action else { return nil }
@@ -59,9 +64,18 @@ final class ListAnswer: Sendable {
         "\(owner) \(ttl) IN SOA block-resolver.invalid. hostmaster.block-resolver.invalid. 1 3600 600 86400 \(ttl)"
     }
 
+    /// The OPT record of an answer the response policy decided: the list's Extended DNS Error
+    /// with what matched in the answer (`cname www.example.com.`, `ip 192.0.2.1`) after the
+    /// category. Made by ldns per such answer, which is rare next to the answers it leaves alone.
+    func opt(naming matched: String) -> OPTTemplate {
+        guard let ede, let record = try? LdnsRecord.opt(udpSize: udpSize, ede: (ede.code, "\(ede.text); \(matched)"))
+        else { return opt }
+        return OPTTemplate(record)
+    }
+
     /// Writes the answer of `kind` to `query`, whose listed suffix starts `suffixOffset` bytes
-    /// into the question name.
-    func write(_ query: Query, _ kind: Kind, suffixOffset: Int, into buffer: inout ByteBuffer) {
+    /// into the question name; `opt` replaces the list's own OPT record when given.
+    func write(_ query: Query, _ kind: Kind, suffixOffset: Int, opt: OPTTemplate? = nil, into buffer: inout ByteBuffer) {
         let isIN = query.class == RecordType.classIN
         var rcode = DNSHeader.rcodeNOERROR
         var records = MessageWriter.Records.none
@@ -89,6 +103,6 @@ final class ListAnswer: Sendable {
             withSOA = answering.isEmpty
         }
         MessageWriter.writeBlocked(query, rcode: rcode, records: records, soaAfterOwner: withSOA ? soaAfterOwner : nil,
-                                   suffixOffset: suffixOffset, opt: opt, into: &buffer)
+                                   suffixOffset: suffixOffset, opt: opt ?? self.opt, into: &buffer)
     }
 }

@@ -49,9 +49,12 @@ struct LocalAnswer: Sendable {
         return exact.isEmpty ? records.filter { $0.type == RecordType.cname }.map(\.template) : exact
     }
 
-    /// Whether a query of `type` is answered with the CNAME rather than records of its own type.
-    func answersWithCNAME(_ type: UInt16) -> Bool {
-        cname != nil && !records.contains { $0.type == type }
+    /// The CNAME a query of `type` is answered with when it is not the rule's template answer:
+    /// followed (no records of the query's own type), or written with `*` expanded.
+    func policyCNAME(for type: UInt16) -> PolicyCNAME? {
+        guard let cname else { return nil }
+        if type == RecordType.cname { return cname.isWildcard ? cname : nil }
+        return records.contains { $0.type == type } ? nil : cname
     }
 
     /// Records of `type` as zone-file lines owned by `owner` (for answers the response policy

@@ -99,7 +99,7 @@ enum ResponsePolicyStage {
                 let entry = PolicyMatch(listIndex: match.listIndex, ruleIndex: match.ruleIndex, suffixOffset: 0,
                                         trigger: match.trigger)
                 switch Verdict.decide(query, match: entry, snapshot: snapshot, transport: context.transport,
-                                      allocator: context.allocator) {
+                                      allocator: context.allocator, opt: opt(decider, snapshot)) {
                 case .forward: return nil
                 case .drop: return .finish(.silent(.dropped, by: decider))
                 case .answer(let buffer): return .finish(.answer(buffer, .blocked, by: decider))
@@ -123,7 +123,7 @@ enum ResponsePolicyStage {
             result = .finish(answer(parts, asked, decider: decider, snapshot: snapshot, allocator: context.allocator))
         case .localData:
             guard let local = snapshot.parts.answers[match.listIndex].localData[match.ruleIndex] else { return nil }
-            if local.answersWithCNAME(type), let cname = local.cname {
+            if let cname = local.policyCNAME(for: type) {
                 guard let target = cname.target(for: ownerName) else {
                     parts.rcode = DNSHeader.rcodeNXDOMAIN  // `*.` expanded past 255 bytes: no such name
                     parts.authority = [soa]
@@ -151,7 +151,7 @@ enum ResponsePolicyStage {
     /// Error); SERVFAIL if ldns cannot write it.
     static func answer(_ parts: ReplyRewrite.Parts, _ asked: Asked, decider: Decider, snapshot: PolicySnapshot,
                        allocator: ByteBufferAllocator) -> StageResult {
-        let opt = asked.hasEDNS ? snapshot.parts.answers[decider.list].opt : nil
+        let opt = asked.hasEDNS ? opt(decider, snapshot) : nil
         guard let image = ReplyRewrite.build(parts) else {
             var servfail = allocator.buffer(capacity: DNSHeader.size + asked.question.name.count + 4 + 64)
             asked.question.name.withUnsafeBufferPointer { name in
@@ -165,6 +165,14 @@ enum ResponsePolicyStage {
             image.answer(id: asked.id, question: name, opt: opt, dnssecOK: asked.dnssecOK, allocator: allocator)
         }
         return .answer(buffer, .blocked, by: decider)
+    }
+
+    /// The deciding list's OPT record, its EDE text naming what matched in the answer.
+    static func opt(_ decider: Decider, _ snapshot: PolicySnapshot) -> OPTTemplate {
+        let answers = snapshot.parts.answers[decider.list]
+        guard decider.trigger == .cname || decider.trigger == .ip else { return answers.opt }
+        let what = decider.matchedText(question: [0], clientText: "")
+        return answers.opt(naming: "list \(snapshot.policy.lists[decider.list].settings.name) matched \(decider.trigger.rawValue) \(what)")
     }
 
     /// Counts a block decided by the answer.

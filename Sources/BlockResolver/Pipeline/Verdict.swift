@@ -12,8 +12,10 @@ enum Verdict {
 
     /// Decides `query` (over `transport`) against `snapshot`, given the deciding entry `match`.
     /// The answer is not yet fitted to the client's size (`FitStage` does that for every answer).
+    /// `opt` replaces the list's own OPT record (an answer the response policy decided names what
+    /// matched in its EDE text).
     static func decide(_ query: Query, match: PolicyMatch?, snapshot: PolicySnapshot, transport: Transport,
-                       allocator: ByteBufferAllocator) -> Verdict {
+                       allocator: ByteBufferAllocator, opt: OPTTemplate? = nil) -> Verdict {
         let policy = snapshot.policy
         guard let match, policy.lists[match.listIndex].settings.action == .block else { return .forward }
         let answers = snapshot.parts.answers[match.listIndex]
@@ -32,7 +34,7 @@ enum Verdict {
         case .drop: return .drop
         case .localData:
             guard let local = answers.localData[match.ruleIndex] else { kind = .nodata; break }
-            if local.answersWithCNAME(query.type), let cname = local.cname {
+            if let cname = local.policyCNAME(for: query.type) {
                 return policyCNAME(cname, query, match: match, snapshot: snapshot, allocator: allocator)
             }
             kind = .local(local)
@@ -42,7 +44,7 @@ enum Verdict {
             return .answer(MessageWriter.truncated(query, opt: snapshot.parts.common.plainOPT, allocator: allocator))
         }
         var buffer = allocator.buffer(capacity: DNSHeader.size + query.name.count + 4 + 64 + 16 + 64)
-        answers.write(query, kind, suffixOffset: match.suffixOffset, into: &buffer)
+        answers.write(query, kind, suffixOffset: match.suffixOffset, opt: opt, into: &buffer)
         return .answer(buffer)
     }
 

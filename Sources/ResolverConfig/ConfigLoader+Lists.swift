@@ -20,6 +20,7 @@ extension ConfigLoader {
                 throw reader.error(value, key + ".cname", "\"\(text)\" is not a host name: \(problem)")
             }
             sinkhole.cname = text.hasSuffix(".") ? text : text + "."
+            sinkhole.resolvesCNAME = map["ipv4"] == nil && map["ipv6"] == nil
         }
         return sinkhole
     }

@@ -98,14 +98,20 @@ public struct ResolverSettings: Sendable {
         public var ipv4: String
         public var ipv6: String
         public var ttl: UInt32
-        /// A landing host: answer `CNAME landing-host` plus its A/AAAA (the sinkhole addresses).
+        /// A landing host: answer `CNAME landing-host` plus its A/AAAA.
         public var cname: String?
+        /// Whether the landing host's address is asked of the upstreams (as RPZ policy CNAMEs are
+        /// followed): when the `sinkhole` section naming `cname` gives no `ipv4`/`ipv6` of its
+        /// own. When it does, those addresses are the landing host's, answered without asking.
+        public var resolvesCNAME: Bool
 
-        public init(ipv4: String = "0.0.0.0", ipv6: String = "::", ttl: UInt32 = 300, cname: String? = nil) {
+        public init(ipv4: String = "0.0.0.0", ipv6: String = "::", ttl: UInt32 = 300, cname: String? = nil,
+                    resolvesCNAME: Bool = false) {
             self.ipv4 = ipv4
             self.ipv6 = ipv6
             self.ttl = ttl
             self.cname = cname
+            self.resolvesCNAME = resolvesCNAME
         }
     }
 }

@@ -100,8 +100,15 @@ final class ResponsePolicyIntegrationTests: XCTestCase {
             walled.test CNAME garden.example.
             *.shop.test CNAME *.garden.example.
             """
-        let resolver = try start(["{ name: rpz, path: policy.rpz, format: rpz, origin: rpz.local }"],
-                                 files: ["policy.rpz": zone])
+        let resolver = try start(["{ name: rpz, path: policy.rpz, format: rpz, origin: rpz.local }",
+                                  "{ name: landing, path: landing.txt, sinkhole: { cname: garden.example } }",
+                                  "{ name: fixed, path: fixed.txt, sinkhole: { cname: garden.example, ipv4: 192.0.2.99 } }"],
+                                 files: ["policy.rpz": zone, "landing.txt": "paypal.com\n", "fixed.txt": "dual.test\n"])
+        // A landing host named without addresses is resolved; with them, they are its address.
+        let landing = try resolver.dig.query("www.paypal.com")
+        XCTAssertEqual(landing.answerData, ["garden.example.", "192.0.2.80"], landing.description)
+        let fixed = try resolver.dig.query("dual.test")
+        XCTAssertEqual(fixed.answerData, ["garden.example.", "192.0.2.99"], fixed.description)
         let followed = try resolver.dig.query("walled.test")
         XCTAssertEqual(followed.answerData, ["garden.example.", "192.0.2.80"], followed.description)
         XCTAssertEqual(followed.ede?.hasPrefix("16 (Censored)"), true, followed.description)

@@ -35,6 +35,9 @@ final class ListAnswer: Sendable {
     let response: BlockResponse
     /// RPZ local data by rule index (nil for rules that are not local data).
     let localData: [LocalAnswer?]
+    /// The landing host (`sinkhole.cname`) when its address is asked of the upstreams
+    /// (`Sinkhole.resolvesCNAME`): followed like an RPZ policy CNAME.
+    let resolvedLanding: LocalAnswer.PolicyCNAME?
     /// The list's Extended DNS Error (nil for `ede: none`), for answers that name what matched.
     let ede: (code: UInt16, text: String)?
     let udpSize: UInt16
@@ -45,6 +48,10 @@ final class ListAnswer: Sendable {
         a = try LdnsRecord.template(". \(ttl) IN A \(sinkhole.ipv4)")
         aaaa = try LdnsRecord.template(". \(ttl) IN AAAA \(sinkhole.ipv6)")
         cname = try sinkhole.cname.map { target throws(LdnsError) in try LdnsRecord.template(". \(ttl) IN CNAME \(target)") }
+        // The template is the CNAME record with a two-byte owner pointer: its data is the target.
+        resolvedLanding = sinkhole.resolvesCNAME ? cname.map { record in
+            LocalAnswer.PolicyCNAME(ttl: ttl, target: record.dropFirst(12).map(DomainName.lowercase))
+        } : nil
         // Negative answers are cached for min(SOA TTL, MINIMUM) (RFC 2308): both are the sinkhole TTL.
         let soa = try LdnsRecord.template(Self.soaLine(owner: ".", ttl: ttl))
         soaAfterOwner = Array(soa.dropFirst(2))

@@ -23,7 +23,12 @@ enum Verdict {
         switch policy.lists[match.listIndex].parsed.rules[match.ruleIndex].action {
         case .list:
             switch answers.response {
-            case .sinkhole: kind = .sinkhole
+            case .sinkhole:
+                if let landing = answers.resolvedLanding, query.type != RecordType.cname, query.type != RecordType.any {
+                    let line = LocalAnswer.PolicyCNAME.line(owner: Array(query.name), ttl: landing.ttl, target: landing.target)
+                    return .follow(Follow(decider: Decider(match), base: nil, keep: 0, cname: line, target: landing.target))
+                }
+                kind = .sinkhole
             case .nxdomain: kind = .nxdomain
             case .nodata: kind = .nodata
             case .refused: kind = .refused

@@ -1,4 +1,5 @@
-/// The lists of one config, loaded and indexed: what a policy snapshot matches names against.
+/// The lists of one config, loaded and indexed: what a policy snapshot matches names, answer
+/// addresses and client addresses against.
 ///
 /// Immutable. Built off to the side by `PolicyLoader` and then published whole, so a query sees
 /// either the old lists or the new ones, never a mix.
@@ -12,6 +13,10 @@
 public final class CompiledPolicy: Sendable {
     public let lists: [LoadedList]
     public let table: DomainTable
+    /// The prefixes matched against the A and AAAA records of an answer (`ips` lists, RPZ `rpz-ip`).
+    public let answerAddresses: AddressTable
+    /// The prefixes matched against the client's address (RPZ `rpz-client-ip`).
+    public let clientAddresses: AddressTable
     /// For each group of `table`, its members in precedence order, monitor members last.
     let ranked: [[Ranked]]
     /// True when some list is in monitor mode, so lookups must look past the decision for hits.
@@ -29,9 +34,12 @@ public final class CompiledPolicy: Sendable {
     }
 
     public init(lists: [LoadedList], precedence: Precedence = .specific) throws {
-        let table = try DomainTable(lists: lists.enumerated().map { ($0.element.parsed, $0.offset) })
+        let indexed = lists.enumerated().map { (parsed: $0.element.parsed, index: $0.offset) }
+        let table = try DomainTable(lists: indexed)
         self.lists = lists
         self.table = table
+        self.answerAddresses = AddressTable(lists: indexed, trigger: .answer)
+        self.clientAddresses = AddressTable(lists: indexed, trigger: .client)
         self.hasMonitorLists = lists.contains { $0.settings.action == .monitor }
         self.precedence = precedence
         self.clientScopes = lists.map { $0.settings.clients }
@@ -149,8 +157,14 @@ public final class CompiledPolicy: Sendable {
         lists.compactMap { $0.settings.schedule.nextChange(after: date) }.min()
     }
 
-    /// Total names over all lists (duplicates counted per list).
-    public var entryCount: Int { lists.reduce(0) { $0 + $1.parsed.count } }
+    /// Total entries over all lists, names and addresses (duplicates counted per list).
+    public var entryCount: Int { lists.reduce(0) { $0 + $1.parsed.count + $1.parsed.addressCount } }
+
+    /// Whether some list matches the addresses of answers, so answers must be looked through.
+    public var hasAnswerAddressTriggers: Bool { !answerAddresses.isEmpty }
+
+    /// Whether some list matches the client's address, so queries must be judged by it.
+    public var hasClientTriggers: Bool { !clientAddresses.isEmpty }
 }
 
 /// Which entry decided: the list, its rule, which suffix of the matched name it holds, and what

@@ -1,7 +1,7 @@
 /// Collects the entries a `ListReader` finds, in the compact form of a `ParsedList`: names back
 /// to back in wire form in one arena, the rule of each entry (only once some entry has a rule
-/// other than the list's own), line numbers when asked for, and the problems, of which only the
-/// first `problemsKept` keep their text.
+/// other than the list's own), line numbers when asked for, address entries apart from the names,
+/// and the problems, of which only the first `problemsKept` keep their text.
 ///
 /// Every reader fills the same builder, so that the memory a name costs, the problem limit and
 /// the rule table are the same whatever the format, and a new format only has to find names.
@@ -18,8 +18,10 @@ public struct ListBuilder {
     private var lines: [UInt32] = []
     private var rules: [EntryRule] = []
     private var ruleIDs: [EntryRule: UInt32] = [:]
-    /// Empty while every entry has the list's own rule, which saves 4 bytes a name for plain lists.
+    /// Empty while every name has the list's own rule, which saves 4 bytes a name for plain lists.
+    /// While it is empty, rule 0 is the list's own rule (`addAddress` keeps it so).
     private var entryRules: [UInt32] = []
+    private var addresses: [AddressEntry] = []
     private var problems: [ListProblem] = []
     public private(set) var problemCount = 0
     private var ignoredCount = 0
@@ -62,6 +64,37 @@ public struct ListBuilder {
         added(line: line)
     }
 
+    /// Adds an address entry with `rule`, from the same rule table as the names. Its rule index
+    /// goes into the entry itself, so `entryRules` (names only) is left alone; but rule 0 must
+    /// stay the list's own rule while names take it implicitly, so that rule is entered first.
+    public mutating func addAddress(_ cidr: CIDR, trigger: AddressTrigger, rule: EntryRule, line: Int) {
+        if rules.isEmpty { _ = ruleID(.wholeSubtree) }
+        addresses.append(AddressEntry(cidr: cidr, trigger: trigger, rule: ruleID(rule),
+                                      line: UInt32(truncatingIfNeeded: line)))
+    }
+
+    /// Address entries added so far.
+    public var addressCount: Int { addresses.count }
+
+    /// Replaces the rule of name entry `index` (counted from 0 in the order added), for records of
+    /// an RPZ owner that turn up again after other owners. The old rule stays in the table (other
+    /// entries may share it); when names had no rule table yet they get one first.
+    public mutating func setRule(ofEntry index: Int, _ rule: EntryRule) {
+        precondition(index < count, "no name entry \(index)")
+        if entryRules.isEmpty {
+            // Every name has rule 0, the list's own: nothing changes unless the new rule differs.
+            if rule == .wholeSubtree { return }
+            entryRules = [UInt32](repeating: ruleID(.wholeSubtree), count: count)
+        }
+        entryRules[index] = ruleID(rule)
+    }
+
+    /// Replaces the rule of address entry `index` (counted from 0 in the order added), as
+    /// `setRule(ofEntry:_:)` does for names.
+    public mutating func setRule(ofAddress index: Int, _ rule: EntryRule) {
+        addresses[index] = addresses[index].with(rule: ruleID(rule))
+    }
+
     /// Records a skipped line (or record); all are counted, the first `problemsKept` kept.
     public mutating func report(line: Int, _ reason: String) {
         problemCount += 1
@@ -75,7 +108,7 @@ public struct ListBuilder {
         ignoredCount += 1
     }
 
-    /// Counts an entry whose trigger this resolver does not implement (`rpz-ip`, …), skipped.
+    /// Counts an entry whose trigger this resolver does not implement (`rpz-nsdname`, …), skipped.
     public mutating func countUnsupported(trigger kind: String) {
         unsupportedTriggers[kind, default: 0] += 1
     }
@@ -83,8 +116,8 @@ public struct ListBuilder {
     /// The list read so far. The arrays are handed over, not copied.
     public func finish() -> ParsedList {
         ParsedList(arena: arena, count: count, rules: rules.isEmpty ? [.wholeSubtree] : rules,
-                   entryRules: entryRules, lines: lines, problems: problems, problemCount: problemCount,
-                   ignoredCount: ignoredCount, unsupportedTriggers: unsupportedTriggers)
+                   entryRules: entryRules, lines: lines, addresses: addresses, problems: problems,
+                   problemCount: problemCount, ignoredCount: ignoredCount, unsupportedTriggers: unsupportedTriggers)
     }
 
     private mutating func added(line: Int) {

@@ -6,6 +6,8 @@ public enum ListFormat: String, Sendable, CaseIterable {
     case hosts
     /// An RPZ zone file (BIND, Unbound, PowerDNS), read with ldns's zone reader.
     case rpz
+    /// One IP address or prefix per line, `#` comments: matched against the answer's addresses.
+    case ips
 
     /// The reader of each format: adding a format is a case above, its reader, and a line here.
     public var readerType: any ListReader.Type {
@@ -13,6 +15,7 @@ public enum ListFormat: String, Sendable, CaseIterable {
         case .domains: return DomainsReader.self
         case .hosts: return HostsReader.self
         case .rpz: return RPZReader.self
+        case .ips: return IPsReader.self
         }
     }
 }

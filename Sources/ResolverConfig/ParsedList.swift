@@ -1,19 +1,24 @@
 /// The entries of one list file, parsed and validated, in a compact form.
 ///
 /// Names are kept back to back in wire form in one byte array (`arena`), because a list can hold
-/// millions of names and a `[String]` would cost ten times the memory. The value is immutable,
-/// so a reload that finds the file unchanged can hand the same instance to the next policy.
+/// millions of names and a `[String]` would cost ten times the memory. Address entries (`ips`
+/// lists, RPZ `rpz-ip` and `rpz-client-ip` triggers) are kept apart in `addresses`, so a list of
+/// names pays for them only the one empty array. The value is immutable, so a reload that finds
+/// the file unchanged can hand the same instance to the next policy.
 public final class ParsedList: Sendable {
     /// Wire-form, lower-case names, concatenated; each is self-delimiting (ends in a zero byte).
     public let arena: [UInt8]
-    /// Number of names in `arena` (duplicates included).
+    /// Number of names in `arena` (duplicates included); address entries are `addressCount`.
     public let count: Int
-    /// The distinct rules of this list; domain and hosts lists have just `EntryRule.wholeSubtree`.
+    /// The distinct rules of this list, of names and addresses alike; domain, hosts and ips lists
+    /// have just `EntryRule.wholeSubtree`.
     public let rules: [EntryRule]
-    /// The rule of each entry, by entry index; empty when every entry has rule 0.
+    /// The rule of each name, by entry index; empty when every name has rule 0.
     public let entryRules: [UInt32]
-    /// The file line of each entry, by entry index; only filled when parsed for a report.
+    /// The file line of each name, by entry index; only filled when parsed for a report.
     public let lines: [UInt32]
+    /// The address entries, in file order; each carries its rule and line.
+    public let addresses: [AddressEntry]
     /// The first `ParsedList.problemLimit` problems, in file order.
     public let problems: [ListProblem]
     /// All problems, including those past the limit.
@@ -27,13 +32,14 @@ public final class ParsedList: Sendable {
     public static let problemLimit = 10_000
 
     init(arena: [UInt8], count: Int, rules: [EntryRule] = [.wholeSubtree], entryRules: [UInt32] = [],
-         lines: [UInt32] = [], problems: [ListProblem], problemCount: Int, ignoredCount: Int = 0,
-         unsupportedTriggers: [String: Int] = [:]) {
+         lines: [UInt32] = [], addresses: [AddressEntry] = [], problems: [ListProblem], problemCount: Int,
+         ignoredCount: Int = 0, unsupportedTriggers: [String: Int] = [:]) {
         self.arena = arena
         self.count = count
         self.rules = rules
         self.entryRules = entryRules
         self.lines = lines
+        self.addresses = addresses
         self.problems = problems
         self.problemCount = problemCount
         self.ignoredCount = ignoredCount
@@ -61,17 +67,49 @@ public final class ParsedList: Sendable {
         }
     }
 
+    /// Number of address entries (duplicates included).
+    public var addressCount: Int { addresses.count }
+
     /// Entry counts by kind, for `check`: "name and below" for plain lists; trigger and action
-    /// kinds for RPZ zones.
+    /// kinds for RPZ zones ("exact nxdomain", "rpz-ip local-data", "rpz-client-ip drop");
+    /// "address list action" for the entries of an `ips` list, which take the list's action.
     public var countsByKind: [(kind: String, count: Int)] {
-        if entryRules.isEmpty { return [("name and below", count)] }
-        var byRule = [Int](repeating: 0, count: rules.count)
-        for rule in entryRules { byRule[Int(rule)] += 1 }
         var kinds: [String: Int] = [:]
-        for (index, rule) in rules.enumerated() where byRule[index] > 0 {
-            let trigger = rule.scope == .belowOnly ? "wildcard" : "exact"
-            kinds["\(trigger) \(rule.actionName)", default: 0] += byRule[index]
+        if entryRules.isEmpty {
+            if count > 0 || addresses.isEmpty { kinds["name and below"] = count }
+        } else {
+            var byRule = [Int](repeating: 0, count: rules.count)
+            for rule in entryRules { byRule[Int(rule)] += 1 }
+            for (index, rule) in rules.enumerated() where byRule[index] > 0 {
+                let trigger = rule.scope == .belowOnly ? "wildcard" : "exact"
+                kinds["\(trigger) \(rule.actionName)", default: 0] += byRule[index]
+            }
+        }
+        // Counted per (trigger, rule) first: one string per kind, not one per address.
+        var byTriggerAndRule: [AddressKind: Int] = [:]
+        for entry in addresses {
+            byTriggerAndRule[AddressKind(trigger: entry.trigger, rule: entry.rule), default: 0] += 1
+        }
+        for (key, number) in byTriggerAndRule {
+            let rule = rules[Int(key.rule)]
+            kinds["\(Self.kindName(key.trigger, rule)) \(rule.actionName)", default: 0] += number
         }
         return kinds.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    private struct AddressKind: Hashable {
+        let trigger: AddressTrigger
+        let rule: UInt32
+    }
+
+    /// The trigger word of an address entry's kind: the RPZ trigger for a rule of its own,
+    /// "address" (or "client address") for one that takes the list's action, as `ips` entries do.
+    private static func kindName(_ trigger: AddressTrigger, _ rule: EntryRule) -> String {
+        switch (trigger, rule.action) {
+        case (.answer, .list): return "address"
+        case (.client, .list): return "client address"
+        case (.answer, _): return "rpz-ip"
+        case (.client, _): return "rpz-client-ip"
+        }
     }
 }

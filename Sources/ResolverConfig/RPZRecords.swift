@@ -4,12 +4,20 @@ import Foundation
 /// The records of an RPZ zone, as ldns hands them over in file order, gathered by owner name:
 /// the records of one owner become one trigger entry of a `ListBuilder`.
 ///
-/// QNAME triggers only: `name` (that name only) and `*.name` (the names below it). Triggers this
-/// resolver does not implement (`rpz-ip`, `rpz-nsdname`, `rpz-nsip`, `rpz-client-ip`) are counted
-/// as unsupported and skipped, never applied as something else. The SOA and the NS records at the
-/// apex are zone data, not triggers.
+/// QNAME triggers (`name`: that name only; `*.name`: the names below it) become name entries;
+/// `rpz-ip` (an address of the answer) and `rpz-client-ip` (the client's address) triggers become
+/// address entries. `rpz-nsdname` and `rpz-nsip` judge the name servers of a delegation, which a
+/// forwarder never sees: they are counted as unsupported and skipped, never applied as something
+/// else. The SOA and the NS records at the apex are zone data, not triggers.
+///
+/// A master file may split one owner's records (`a A …`, `b A …`, `a MX …`, RFC 1035 5.1 does not
+/// ask for them to be together): a later group of an owner whose entry holds local data joins
+/// that data. Only such owners are remembered; a national zone of millions of `CNAME .` entries
+/// keeps no map of its names.
 struct RPZRecords {
-    static let unsupportedLabels = ["rpz-ip", "rpz-nsdname", "rpz-nsip", "rpz-client-ip"]
+    static let unsupportedLabels = ["rpz-nsdname", "rpz-nsip"]
+    /// The address triggers, by the label right above the apex.
+    static let addressLabels: [String: AddressTrigger] = ["rpz-ip": .answer, "rpz-client-ip": .client]
     static let typeSOA: UInt16 = 6
     static let typeNS: UInt16 = 2
     static let typeCNAME: UInt16 = 5
@@ -21,6 +29,22 @@ struct RPZRecords {
     private var ownerLine = 0
     private var actions: [EntryRule.Action] = []
     private var local: [LocalRecord] = []
+
+    /// An entry already made whose action is local data, for records of its owner that come later.
+    private struct LocalEntry {
+        enum Place {
+            case name(Int)
+            case address(Int)
+        }
+
+        let place: Place
+        let scope: EntryRule.Scope
+        let line: Int
+        var records: [LocalRecord]
+    }
+
+    /// The entries with local data, by owner (wire form).
+    private var localOwners: [[UInt8]: LocalEntry] = [:]
 
     mutating func add(_ record: UnsafeMutablePointer<ldns_rr>, line: Int, into builder: inout ListBuilder) {
         guard let ownerRDF = ldns_rr_owner(record) else { return }
@@ -68,6 +92,10 @@ struct RPZRecords {
             actions = []
             local = []
         }
+        if !localOwners.isEmpty, let earlier = localOwners[owner] {
+            join(earlier, owner: owner, into: &builder)
+            return
+        }
         guard let relativeEnd = Self.labelsAbove(apex, in: owner) else {
             builder.report(line: ownerLine, "\(DomainName.presentation(ofWire: owner)) is outside the zone "
                            + DomainName.presentation(ofWire: apex))
@@ -87,6 +115,10 @@ struct RPZRecords {
                 builder.countUnsupported(trigger: label)
                 return
             }
+            if let trigger = Self.addressLabels[label] {
+                addAddress(labels.dropLast().map { owner[$0] }, trigger: trigger, kind: label, into: &builder)
+                return
+            }
         }
         var scope = EntryRule.Scope.nameOnly
         var start = 0
@@ -97,17 +129,157 @@ struct RPZRecords {
             builder.report(line: ownerLine, "a wildcard of the whole zone would block everything; skipped")
             return
         }
-        let action: EntryRule.Action
-        if let first = actions.first {
-            if actions.count > 1 || !local.isEmpty {
-                builder.report(line: ownerLine, "several actions for one trigger; using the first (\(first))")
-            }
-            action = first
-        } else {
-            action = .localData(local)
-        }
+        let action = gatheredAction(into: &builder)
         builder.addEntry(labels: owner[start..<relativeEnd], rule: EntryRule(scope: scope, action: action),
                          line: ownerLine)
+        if case .localData(let records) = action {
+            localOwners[owner] = LocalEntry(place: .name(builder.count - 1), scope: scope, line: ownerLine,
+                                            records: records)
+        }
+    }
+
+    /// The action of the gathered records: the first of the `CNAME` actions, else the local data.
+    private func gatheredAction(into builder: inout ListBuilder) -> EntryRule.Action {
+        guard let first = actions.first else { return .localData(local) }
+        if actions.count > 1 || !local.isEmpty {
+            builder.report(line: ownerLine, "several actions for one trigger; using the first (\(first))")
+        }
+        return first
+    }
+
+    /// Adds the gathered records of an `rpz-ip` or `rpz-client-ip` owner; `labels` are the
+    /// owner's labels below the trigger label. Scope `nameAndBelow`: a prefix covers every
+    /// address inside it, as an `ips` entry does.
+    private mutating func addAddress(_ labels: [ArraySlice<UInt8>], trigger: AddressTrigger, kind: String,
+                                     into builder: inout ListBuilder) {
+        let cidr: CIDR
+        switch Self.addressPrefix(labels) {
+        case .success(let prefix):
+            cidr = prefix
+        case .failure(let problem):
+            let text = (labels.map { String(decoding: $0, as: UTF8.self) } + [kind]).joined(separator: ".")
+            builder.report(line: ownerLine, "\(kind) trigger \(text): \(problem.reason)")
+            return
+        }
+        let action = gatheredAction(into: &builder)
+        builder.addAddress(cidr, trigger: trigger, rule: EntryRule(scope: .nameAndBelow, action: action),
+                           line: ownerLine)
+        if case .localData(let records) = action, let owner {
+            localOwners[owner] = LocalEntry(place: .address(builder.addressCount - 1), scope: .nameAndBelow,
+                                            line: ownerLine, records: records)
+        }
+    }
+
+    /// Adds the gathered records of an owner seen before to the local data of its entry. A `CNAME`
+    /// action there would contradict that data: it is reported and skipped, the earlier entry
+    /// standing as it would have without this group.
+    private mutating func join(_ earlier: LocalEntry, owner: [UInt8], into builder: inout ListBuilder) {
+        if !actions.isEmpty {
+            builder.report(line: ownerLine, "\(DomainName.presentation(ofWire: owner)) already has local data "
+                           + "from line \(earlier.line); this action is skipped")
+            return
+        }
+        var joined = earlier
+        joined.records += local
+        let rule = EntryRule(scope: earlier.scope, action: .localData(joined.records))
+        switch earlier.place {
+        case .name(let index): builder.setRule(ofEntry: index, rule)
+        case .address(let index): builder.setRule(ofAddress: index, rule)
+        }
+        localOwners[owner] = joined
+    }
+
+    /// Why an address trigger's owner names no prefix, for the problem report.
+    struct TriggerProblem: Error {
+        let reason: String
+    }
+
+    /// The prefix an `rpz-ip` or `rpz-client-ip` owner names (the RPZ draft, "IP address
+    /// triggers"). `labels` are the owner's labels below the trigger label: the prefix length,
+    /// then the address in reverse order: 4 decimal octets for IPv4 (`24.0.2.0.192`), else IPv6
+    /// groups in hex with `zz` for the one run of zero groups left out (`128.1.zz.3.2.2001` is
+    /// 2001:2:3::1/128). Four labels none of which is `zz` are IPv4, as BIND reads them. As BIND
+    /// does, a prefix with address bits set beyond its length is refused: the zone's author meant
+    /// something else, and guessing which would apply a different prefix than the one written.
+    static func addressPrefix(_ labels: [ArraySlice<UInt8>]) -> Result<CIDR, TriggerProblem> {
+        func failure(_ reason: String) -> Result<CIDR, TriggerProblem> { .failure(TriggerProblem(reason: reason)) }
+        guard labels.count >= 2 else { return failure("not <prefix length>.<address in reverse order>") }
+        guard let length = decimal(labels[0]) else {
+            return failure("prefix length \(ListBuilder.quoted(labels[0])) is not a number")
+        }
+        let parts = Array(labels.dropFirst().reversed())
+        let zz = Array("zz".utf8)
+        let runs = parts.filter { $0.elementsEqual(zz) }.count
+        if parts.count == 4 && runs == 0 {
+            var bytes: [UInt8] = []
+            for part in parts {
+                guard let octet = decimal(part), octet <= 255 else {
+                    return failure("\(ListBuilder.quoted(part)) is not an IPv4 octet (0-255)")
+                }
+                bytes.append(UInt8(octet))
+            }
+            return checked(bytes, length: length)
+        }
+        if runs > 1 { return failure("more than one zz (only one run of zero groups can be left out)") }
+        guard runs == 1 ? parts.count <= 8 : parts.count == 8 else {
+            return failure("\(parts.count) address labels: 4 octets for IPv4, or 8 groups for IPv6 (fewer with zz)")
+        }
+        var bytes: [UInt8] = []
+        for part in parts {
+            if part.elementsEqual(zz) {
+                bytes += [UInt8](repeating: 0, count: 2 * (9 - parts.count))
+                continue
+            }
+            guard let group = hexGroup(part) else {
+                return failure("\(ListBuilder.quoted(part)) is not an IPv6 group (1 to 4 hex digits)")
+            }
+            bytes += [UInt8(group >> 8), UInt8(group & 0xFF)]
+        }
+        return checked(bytes, length: length)
+    }
+
+    /// The prefix of `bytes` and `length`, when the length fits the family and no address bit
+    /// beyond it is set.
+    private static func checked(_ bytes: [UInt8], length: Int) -> Result<CIDR, TriggerProblem> {
+        let bits = bytes.count * 8
+        guard (1...bits).contains(length) else {
+            return .failure(TriggerProblem(reason: "prefix length \(length) is out of range 1...\(bits) for an "
+                                           + (bits == 32 ? "IPv4" : "IPv6") + " address"))
+        }
+        let cidr = CIDR(network: bytes, prefix: length)
+        guard cidr.network == bytes else {
+            let address = CIDR(network: bytes, prefix: bits).description.prefix { $0 != "/" }
+            return .failure(TriggerProblem(reason: "address \(address) has bits set beyond its /\(length) prefix "
+                                           + "(meant \(cidr)? BIND refuses such a trigger too)"))
+        }
+        return .success(cidr)
+    }
+
+    /// A decimal label of 1 to 3 digits.
+    private static func decimal(_ label: ArraySlice<UInt8>) -> Int? {
+        guard (1...3).contains(label.count) else { return nil }
+        var value = 0
+        for byte in label {
+            guard byte >= 0x30 && byte <= 0x39 else { return nil }
+            value = value * 10 + Int(byte - 0x30)
+        }
+        return value
+    }
+
+    /// A label of 1 to 4 hex digits (owners are lower case already).
+    private static func hexGroup(_ label: ArraySlice<UInt8>) -> UInt16? {
+        guard (1...4).contains(label.count) else { return nil }
+        var value: UInt16 = 0
+        for byte in label {
+            let digit: UInt8
+            switch byte {
+            case 0x30...0x39: digit = byte - 0x30
+            case 0x61...0x66: digit = byte - 0x61 + 10
+            default: return nil
+            }
+            value = value << 4 | UInt16(digit)
+        }
+        return value
     }
 
     static func lowercasedWire(_ rdf: UnsafePointer<ldns_rdf>) -> [UInt8] {

@@ -44,9 +44,10 @@ final class ComplianceToolsTests: XCTestCase {
             "list pse (domains, block): 4 entries",
             "pse.txt:3: duplicate of line 1: paypal.com.",
             "pse.txt:4: yahoo.com. is shadowed by an allow entry in list registered (registered.txt)",
-            "list rpz (rpz, block): 8 entries, 2 skipped lines",
-            "by kind: exact drop 1, exact local-data 2, exact nodata 1, exact nxdomain 1, exact passthru 1, exact tcp-only 1, wildcard nxdomain 1",
-            "unsupported triggers, not applied: rpz-client-ip 1, rpz-ip 1, rpz-nsdname 1",
+            "list rpz (rpz, block): 10 entries, 2 skipped lines",
+            "by kind: exact drop 1, exact local-data 2, exact nodata 1, exact nxdomain 1, exact passthru 1, exact tcp-only 1, "
+                + "rpz-client-ip nxdomain 1, rpz-ip nxdomain 1, wildcard nxdomain 1",
+            "unsupported triggers, not applied: rpz-nsdname 1\n",
             "policy.rpz:24: not a valid zone-file record",
             "schedule: not yet active (from 2099-01-01T00:00:00Z)",
         ]

@@ -10,7 +10,7 @@ final class ListReaderTests: XCTestCase {
 
     func testEachFormatMapsToItsReader() {
         let expected: [ListFormat: any ListReader.Type] = [
-            .domains: DomainsReader.self, .hosts: HostsReader.self, .rpz: RPZReader.self,
+            .domains: DomainsReader.self, .hosts: HostsReader.self, .rpz: RPZReader.self, .ips: IPsReader.self,
         ]
         for format in ListFormat.allCases {
             let readerType = format.readerType
@@ -53,5 +53,77 @@ final class ListReaderTests: XCTestCase {
         XCTAssertEqual(list.rules, [.wholeSubtree])
         XCTAssertEqual(list.entryRules, [])
         XCTAssertEqual(list.lines, [])
+    }
+
+    func testIPsListLinesAndProblems() {
+        let text = """
+            # hosting blocks
+            192.0.2.1
+            198.51.100.0/24   # a whole block
+            2001:db8::/32
+            10.1.2.3/8
+
+            ::ffff:203.0.113.7
+            192.0.2.0/33
+            2001:db8::/129
+            192.0.2.0/0
+            192.0.2.0/x
+            192.0.2.0/
+            300.1.2.3
+            example.com
+            192.0.2.1 192.0.2.2
+            fe80::1%eth0
+            2001:db8::/+8
+            """
+        let list = IPsReader().parse(Array(text.utf8), fileName: "ips")
+        XCTAssertEqual(list.addresses.map { "\($0.cidr) \($0.trigger) \($0.rule) line \($0.line)" }, [
+            "192.0.2.1/32 answer 0 line 2",
+            "198.51.100.0/24 answer 0 line 3",
+            "2001:db8::/32 answer 0 line 4",
+            "10.0.0.0/8 answer 0 line 5",  // host bits beyond the prefix are dropped
+            "::ffff:203.0.113.7/128 answer 0 line 7",
+        ])
+        XCTAssertEqual(list.problems.map(\.description), [
+            "ips:8: prefix length 33 is out of range 1...32 for an IPv4 address",
+            "ips:9: prefix length 129 is out of range 1...128 for an IPv6 address",
+            "ips:10: a /0 prefix would match every address; skipped",
+            "ips:11: prefix length \"x\" is not a number",
+            "ips:12: prefix length \"\" is not a number",
+            "ips:13: \"300.1.2.3\" is not an IP address or prefix",
+            "ips:14: \"example.com\" is not an IP address or prefix",
+            "ips:15: more than one field on the line (one address or prefix a line)",
+            "ips:16: \"fe80::1%eth0\" is not an IP address or prefix",
+            "ips:17: prefix length \"+8\" is not a number",
+        ])
+        XCTAssertEqual(list.rules, [.wholeSubtree])
+        XCTAssertEqual(list.count, 0)
+        XCTAssertEqual(list.addressCount, 5)
+        XCTAssertEqual(list.arena.capacity, 0, "an ips list reserves no name arena")
+        XCTAssertEqual(list.countsByKind.map { "\($0.kind) \($0.count)" }, ["address list action 5"])
+    }
+
+    func testAddressRulesLeaveRuleZeroToTheNames() throws {
+        var builder = ListBuilder(fileName: "mixed", recordLines: true)
+        builder.addAddress(try XCTUnwrap(CIDR.parse("192.0.2.0/24")), trigger: .client,
+                           rule: EntryRule(scope: .nameAndBelow, action: .drop), line: 1)
+        builder.addName(Array("a.example".utf8)[...], line: 2)
+        let list = builder.finish()
+        // The name has no rule of its own (rule 0), which must still be the list's own rule.
+        XCTAssertEqual(list.entryRules, [])
+        XCTAssertEqual(list.rules[list.ruleIndex(ofEntry: 0)], .wholeSubtree)
+        XCTAssertEqual(list.rules[Int(list.addresses[0].rule)].action, .drop)
+        XCTAssertEqual(list.countsByKind.map { "\($0.kind) \($0.count)" }, ["name and below 1", "rpz-client-ip drop 1"])
+    }
+
+    func testSetRuleGivesPlainEntriesARuleTableFirst() {
+        var builder = ListBuilder(fileName: "d")
+        builder.addName(Array("a.example".utf8)[...], line: 1)
+        builder.addName(Array("b.example".utf8)[...], line: 2)
+        builder.setRule(ofEntry: 0, .wholeSubtree)
+        builder.setRule(ofEntry: 1, EntryRule(scope: .nameOnly, action: .nxdomain))
+        let list = builder.finish()
+        XCTAssertEqual(list.rules[list.ruleIndex(ofEntry: 0)], .wholeSubtree)
+        XCTAssertEqual(list.rules[list.ruleIndex(ofEntry: 1)], EntryRule(scope: .nameOnly, action: .nxdomain))
+        XCTAssertEqual(list.entryRules.count, 2)
     }
 }

@@ -10,12 +10,12 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Validate the config and every list, and report what they hold.",
         discussion: """
-            Prints each list's entry count (by kind for RPZ zones: trigger and action), every skipped \
-            line as `file:line: reason`, RPZ triggers this resolver does not implement, duplicate \
-            entries, and block entries shadowed by an allow entry for the same name. Exits 0 when the \
-            config can be served (skipped lines, duplicates and shadowed entries are reported but do \
-            not make it unusable), 1 when it cannot: a config error (named with file, line and key) or \
-            a list file that cannot be read.
+            Prints each list's entry count, names and addresses (by kind for RPZ zones: trigger and \
+            action), every skipped line as `file:line: reason`, RPZ triggers this resolver does not \
+            implement, duplicate entries, and block entries shadowed by an allow entry for the same \
+            name. Exits 0 when the config can be served (skipped lines, duplicates and shadowed \
+            entries are reported but do not make it unusable), 1 when it cannot: a config error \
+            (named with file, line and key) or a list file that cannot be read.
             """
     )
 
@@ -56,7 +56,8 @@ struct CheckCommand: ParsableCommand {
     private func report(_ list: LoadedList, index: Int, policy: CompiledPolicy?) {
         let settings = list.settings
         let parsed = list.parsed
-        var line = "list \(settings.name) (\(settings.format.rawValue), \(settings.action.rawValue)): \(parsed.count) entries"
+        let entries = parsed.count + parsed.addressCount
+        var line = "list \(settings.name) (\(settings.format.rawValue), \(settings.action.rawValue)): \(entries) entries"
         if parsed.problemCount > 0 { line += ", \(parsed.problemCount) skipped lines" }
         if parsed.ignoredCount > 0 { line += ", \(parsed.ignoredCount) hosts-file names ignored" }
         print(line)

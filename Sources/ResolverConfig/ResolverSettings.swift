@@ -132,11 +132,24 @@ public struct ListSettings: Sendable, Equatable {
     public var schedule: ListSchedule
     /// The zone name of an RPZ file that has no `$ORIGIN` and no absolute SOA owner.
     public var origin: String?
+    /// Skipped lines a file may have and still be served (`max_bad_lines`); a reload keeps the
+    /// previous entries of a file with more (see `PolicyLoader.fault`).
+    public var maxBadLines: Int
+
+    /// The default of `max_bad_lines`: a national list of millions of lines carries some junk
+    /// (URLs, IP addresses, typos), hundreds rather than thousands; a file with more is a broken
+    /// export or the wrong file, and a list that really has more says so in its config. A count
+    /// rather than a fraction: the junk of a sound list does not grow with its size, and a count
+    /// reads the same in the config as in `check`'s output. A small broken file (an error page:
+    /// a few lines, one of which may look like a name) is caught by the other rule, more skipped
+    /// lines than entries.
+    public static let defaultMaxBadLines = 1000
 
     public init(name: String, path: String, pathAsWritten: String, format: ListFormat, action: ListAction,
                 category: String, configLine: Int, response: BlockResponse = .sinkhole,
                 sinkhole: ResolverSettings.Sinkhole = .init(), ede: UInt16? = 16, reference: String? = nil,
-                schedule: ListSchedule = .always, origin: String? = nil) {
+                schedule: ListSchedule = .always, origin: String? = nil,
+                maxBadLines: Int = ListSettings.defaultMaxBadLines) {
         self.name = name
         self.path = path
         self.pathAsWritten = pathAsWritten
@@ -150,6 +163,7 @@ public struct ListSettings: Sendable, Equatable {
         self.reference = reference
         self.schedule = schedule
         self.origin = origin
+        self.maxBadLines = maxBadLines
     }
 
     /// The EDE extra text: the category, then the reference when there is one.

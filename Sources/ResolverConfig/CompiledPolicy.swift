@@ -158,7 +158,7 @@ public final class CompiledPolicy: Sendable {
     }
 
     /// Total entries over all lists, names and addresses (duplicates counted per list).
-    public var entryCount: Int { lists.reduce(0) { $0 + $1.parsed.count + $1.parsed.addressCount } }
+    public var entryCount: Int { lists.reduce(0) { $0 + $1.parsed.entryTotal } }
 
     /// Whether some list matches the addresses of answers, so answers must be looked through.
     public var hasAnswerAddressTriggers: Bool { !answerAddresses.isEmpty }
@@ -209,13 +209,20 @@ public struct LoadedList: Sendable {
     public let loadSeconds: Double
     /// True when the file was unchanged and the previous policy's parse was reused.
     public let reused: Bool
+    /// Why the file as read is not a list to serve (`PolicyLoader.fault`); nil when it is.
+    public let fault: String?
+    /// True when, for `fault`, this list serves the entries of its previous load (`parsed` and
+    /// `identity` are those) instead of the file as read: its entries are stale, not gone.
+    public let keptPrevious: Bool
 
     public init(settings: ListSettings, parsed: ParsedList, identity: ListFile.Identity, loadSeconds: Double,
-                reused: Bool) {
+                reused: Bool, fault: String? = nil, keptPrevious: Bool = false) {
         self.settings = settings
         self.parsed = parsed
         self.identity = identity
         self.loadSeconds = loadSeconds
         self.reused = reused
+        self.fault = fault
+        self.keptPrevious = keptPrevious
     }
 }

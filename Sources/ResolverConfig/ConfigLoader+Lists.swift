@@ -25,10 +25,16 @@ extension ConfigLoader {
         return sinkhole
     }
 
+    /// A `max_bad_lines`, top-level or a list's: 0 or more (a billion is more lines than any list has).
+    static func maxBadLines(_ node: Node, key: String, _ reader: YAMLReader) throws(ConfigError) -> Int {
+        try reader.integer(node, key: key, range: 0...1_000_000_000)
+    }
+
     /// `lists`, which must be there (an empty list is allowed), in config order; a name already
-    /// used by an earlier list is refused at the later one.
+    /// used by an earlier list is refused at the later one. `maxBadLines` is the top-level
+    /// default, which a list may override like the sinkhole.
     static func listSettings(_ node: Node?, root: Node, folder: String, sinkhole: ResolverSettings.Sinkhole,
-                             _ reader: YAMLReader) throws(ConfigError) -> [ListSettings] {
+                             maxBadLines: Int, _ reader: YAMLReader) throws(ConfigError) -> [ListSettings] {
         guard let node else {
             throw reader.error(root, "lists", "missing; name at least one list (an empty list `[]` is allowed)")
         }
@@ -36,7 +42,7 @@ extension ConfigLoader {
         var names: Set<String> = []
         for (index, item) in try reader.list(node, key: "lists").enumerated() {
             let key = "lists[\(index)]"
-            let list = try oneList(item, key: key, folder: folder, sinkhole: sinkhole, reader)
+            let list = try oneList(item, key: key, folder: folder, sinkhole: sinkhole, maxBadLines: maxBadLines, reader)
             if !names.insert(list.name).inserted {
                 throw reader.error(item, key + ".name",
                                    "\"\(list.name)\" is used by an earlier list; names must be unique")
@@ -47,12 +53,12 @@ extension ConfigLoader {
     }
 
     /// One `lists` entry; relative paths are taken from the config's `folder`, and the list's
-    /// sinkhole starts from the top-level `sinkhole`.
+    /// sinkhole and `max_bad_lines` start from the top-level ones.
     static func oneList(_ node: Node, key: String, folder: String, sinkhole base: ResolverSettings.Sinkhole,
-                        _ reader: YAMLReader) throws(ConfigError) -> ListSettings {
+                        maxBadLines defaultMaxBadLines: Int, _ reader: YAMLReader) throws(ConfigError) -> ListSettings {
         let map = try reader.mapping(node, key: key, allowed: [
             "name", "path", "format", "action", "category", "response", "sinkhole", "ede", "reference",
-            "active_from", "active_until", "origin", "clients",
+            "active_from", "active_until", "origin", "clients", "max_bad_lines",
         ])
         let name = try listName(map, node: node, key: key, reader)
         guard let pathNode = map["path"] else {
@@ -92,11 +98,14 @@ extension ConfigLoader {
             }
             return blocks
         }
+        let maxBadLines = try map["max_bad_lines"].map { node throws(ConfigError) in
+            try Self.maxBadLines(node, key: key + ".max_bad_lines", reader)
+        } ?? defaultMaxBadLines
         return ListSettings(
             name: name, path: absolutePath(path, relativeTo: folder), pathAsWritten: path,
             format: format, action: action, category: category, configLine: node.mark?.line ?? 0,
             response: response, sinkhole: sinkhole, ede: ede, reference: reference, schedule: schedule, origin: origin,
-            clients: clients
+            clients: clients, maxBadLines: maxBadLines
         )
     }
 

@@ -23,7 +23,7 @@ public struct ConfigLoader: Sendable {
     static let topLevelKeys: Set<String> = [
         "listen", "upstreams", "timeout_ms", "sinkhole", "lists", "threads", "tcp", "upstream_strategy",
         "query_timeout_ms", "edns_udp_size", "cache", "access", "rate_limit", "metrics", "query_log", "user", "group",
-        "precedence",
+        "precedence", "max_bad_lines",
     ]
 
     /// Loads and validates the config file at `path`.
@@ -78,7 +78,11 @@ public struct ConfigLoader: Sendable {
         let sinkhole = try top["sinkhole"].map { node throws(ConfigError) in
             try Self.sinkholeSettings(node, key: "sinkhole", base: ResolverSettings.Sinkhole(), reader)
         } ?? ResolverSettings.Sinkhole()
-        let lists = try Self.listSettings(top["lists"], root: root, folder: folder, sinkhole: sinkhole, reader)
+        let maxBadLines = try top["max_bad_lines"].map { node throws(ConfigError) in
+            try Self.maxBadLines(node, key: "max_bad_lines", reader)
+        } ?? ListSettings.defaultMaxBadLines
+        let lists = try Self.listSettings(top["lists"], root: root, folder: folder, sinkhole: sinkhole,
+                                          maxBadLines: maxBadLines, reader)
         let precedence = try top["precedence"].map { node throws(ConfigError) in
             try reader.choice(node, key: "precedence", Precedence.self)
         } ?? .specific

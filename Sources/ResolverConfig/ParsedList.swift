@@ -46,6 +46,10 @@ public final class ParsedList: Sendable {
         self.unsupportedTriggers = unsupportedTriggers
     }
 
+    /// Every entry this list serves, whatever its kind: what the fail-closed rules of a load
+    /// count (`PolicyLoader.fault`). The one place to add entries of another kind to.
+    public var entryTotal: Int { count + addressCount }
+
     /// The rule index of entry `index`.
     @inline(__always)
     public func ruleIndex(ofEntry index: Int) -> Int {

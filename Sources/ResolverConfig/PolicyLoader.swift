@@ -5,6 +5,9 @@ import Foundation
 ///
 /// A list file that cannot be read fails the whole load: serving a policy with a list missing
 /// would unblock its names (fail open), so the caller keeps the previous policy instead.
+/// A file that is read but is not a list to serve (`fault`: junk, or emptied) fails closed for
+/// that list alone: it keeps the entries it had in `previous`, and the rest of the load goes on,
+/// so one broken download neither unblocks its names nor holds back every other list's update.
 public struct PolicyLoader: Sendable {
     /// How many problems of each list are kept with their text: all that `check` prints, or only
     /// the few a server logs (a million-line list with a percent of junk would otherwise keep
@@ -26,25 +29,61 @@ public struct PolicyLoader: Sendable {
         public var description: String { message }
     }
 
+    /// Why `parsed`, read for `list`, is not a list to serve; nil when it is. A file is refused
+    /// when it is mostly junk (more skipped lines than entries, which includes a file of junk
+    /// alone, such as a binary file or an HTML error page), when it has more skipped lines than
+    /// `max_bad_lines`, and, when the list served `previousEntries` entries until now, when it
+    /// has no entry at all: a truncated or emptied download looks exactly like that. An empty
+    /// file on its own is no fault, as an allow list may be empty on purpose.
+    public static func fault(of parsed: ParsedList, list: ListSettings, previousEntries: Int = 0) -> String? {
+        let entries = parsed.entryTotal
+        let skipped = parsed.problemCount
+        if entries == 0 && skipped > 0 { return "no valid entries, \(skipped) skipped lines" }
+        if skipped > list.maxBadLines {
+            return "\(skipped) skipped lines, more than max_bad_lines (\(list.maxBadLines))"
+        }
+        if skipped > entries { return "more skipped lines (\(skipped)) than entries (\(entries))" }
+        if entries == 0 && previousEntries > 0 {
+            return "no entries (an empty file, or only comments) where there were \(previousEntries)"
+        }
+        return nil
+    }
+
     /// One list: reused when its file is unchanged, else read by its format's reader (which
-    /// decides how: domain and hosts files a chunk at a time, RPZ zones from memory).
+    /// decides how: domain and hosts files a chunk at a time, RPZ zones from memory). A file
+    /// read anew with a `fault` gives way to the list of the same name in `previous`, whose
+    /// parse and identity are kept. That identity is the one of the file those entries came
+    /// from, never the broken file's: the broken file is not taken for unchanged later, so every
+    /// reload parses and reports it again, and takes it as soon as it is fixed.
     private func load(_ list: ListSettings, previous: CompiledPolicy?,
                       started: UInt64) throws(ListFile.ReadError) -> LoadedList {
         let reader = list.reader
         let source = try reader.open(list.path, displayName: list.pathAsWritten)
+        let before = previous?.lists.first { $0.settings.name == list.name }
         if let old = previous?.lists.first(where: {
             $0.settings.path == list.path && $0.settings.format == list.format && $0.settings.origin == list.origin
                 && $0.identity == source.identity
         }) {
-            return LoadedList(settings: list, parsed: old.parsed, identity: old.identity, loadSeconds: 0, reused: true)
+            return LoadedList(settings: list, parsed: old.parsed, identity: old.identity, loadSeconds: 0, reused: true,
+                              fault: Self.fault(of: old.parsed, list: list,
+                                                previousEntries: before?.parsed.entryTotal ?? 0))
         }
         var builder = ListBuilder(fileName: list.pathAsWritten, problemsKept: problemsKept)
         try reader.read(source, into: &builder)
+        let parsed = builder.finish()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        return LoadedList(settings: list, parsed: builder.finish(), identity: source.identity, loadSeconds: seconds,
-                          reused: false)
+        let fault = Self.fault(of: parsed, list: list, previousEntries: before?.parsed.entryTotal ?? 0)
+        if let fault, let before {
+            return LoadedList(settings: list, parsed: before.parsed, identity: before.identity, loadSeconds: seconds,
+                              reused: false, fault: fault, keptPrevious: true)
+        }
+        return LoadedList(settings: list, parsed: parsed, identity: source.identity, loadSeconds: seconds,
+                          reused: false, fault: fault)
     }
 
+    /// The lists of `settings`; with `previous`, the policy in service, unchanged files are not
+    /// parsed again and a list whose file has a `fault` keeps its entries (`LoadedList.keptPrevious`).
+    /// Without it (at start) there is nothing to keep: such a list loads as read, with its fault.
     public func load(_ settings: ResolverSettings,
                      previous: CompiledPolicy? = nil) throws(LoadError) -> CompiledPolicy {
         var loaded: [LoadedList] = []
@@ -57,7 +96,10 @@ public struct PolicyLoader: Sendable {
             }
         }
         if let previous, previous.lists.count == loaded.count, previous.precedence == settings.precedence,
-           zip(previous.lists, loaded).allSatisfy({ $0.parsed === $1.parsed && $0.settings == $1.settings }) {
+           zip(previous.lists, loaded).allSatisfy({
+               $0.parsed === $1.parsed && $0.settings == $1.settings && $0.fault == $1.fault
+                   && $0.keptPrevious == $1.keptPrevious
+           }) {
             return previous  // nothing changed: keep the index too
         }
         do {

@@ -142,11 +142,24 @@ public struct ListSettings: Sendable, Equatable {
     public var origin: String?
     /// The client networks this list applies to; nil for every client.
     public var clients: [CIDR]?
+    /// Skipped lines a file may have and still be served (`max_bad_lines`); a reload keeps the
+    /// previous entries of a file with more (see `PolicyLoader.fault`).
+    public var maxBadLines: Int
+
+    /// The default of `max_bad_lines`: a national list of millions of lines carries some junk
+    /// (URLs, IP addresses, typos), hundreds rather than thousands; a file with more is a broken
+    /// export or the wrong file, and a list that really has more says so in its config. A count
+    /// rather than a fraction: the junk of a sound list does not grow with its size, and a count
+    /// reads the same in the config as in `check`'s output. A small broken file (an error page:
+    /// a few lines, one of which may look like a name) is caught by the other rule, more skipped
+    /// lines than entries.
+    public static let defaultMaxBadLines = 1000
 
     public init(name: String, path: String, pathAsWritten: String, format: ListFormat, action: ListAction,
                 category: String, configLine: Int, response: BlockResponse = .sinkhole,
                 sinkhole: ResolverSettings.Sinkhole = .init(), ede: UInt16? = 16, reference: String? = nil,
-                schedule: ListSchedule = .always, origin: String? = nil, clients: [CIDR]? = nil) {
+                schedule: ListSchedule = .always, origin: String? = nil, clients: [CIDR]? = nil,
+                maxBadLines: Int = ListSettings.defaultMaxBadLines) {
         self.name = name
         self.path = path
         self.pathAsWritten = pathAsWritten
@@ -161,6 +174,7 @@ public struct ListSettings: Sendable, Equatable {
         self.schedule = schedule
         self.origin = origin
         self.clients = clients
+        self.maxBadLines = maxBadLines
     }
 
     /// The EDE extra text: the category, then the reference when there is one.

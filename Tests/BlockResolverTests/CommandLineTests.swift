@@ -33,11 +33,12 @@ final class CommandLineTests: XCTestCase {
               - { name: hosts, path: lists/h.hosts, format: hosts, action: block }
             """)
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("lists"), withIntermediateDirectories: true)
-        try write("lists/pse.txt", "paypal.com\nhttps://steampowered.com/store\nbad..name\n10.0.0.1\nsteampowered.com\n")
+        try write("lists/pse.txt",
+                  "paypal.com\nhttps://steampowered.com/store\nbad..name\n10.0.0.1\nsteampowered.com\nsteampowered.net\n")
         try write("lists/h.hosts", "0.0.0.0 a.example b.example\n")
         let result = try run(["check", "--config", folder.appendingPathComponent("c.yml").path])
         XCTAssertEqual(result.status, 0, result.output)
-        XCTAssertTrue(result.output.contains("list pse (domains, block): 2 entries, 3 skipped lines"), result.output)
+        XCTAssertTrue(result.output.contains("list pse (domains, block): 3 entries, 3 skipped lines"), result.output)
         XCTAssertTrue(result.output.contains("list hosts (hosts, block): 2 entries"), result.output)
         XCTAssertTrue(result.output.contains("lists/pse.txt:2: a URL, not a domain name"), result.output)
         XCTAssertTrue(result.output.contains("lists/pse.txt:3: empty label"), result.output)
@@ -50,6 +51,34 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(result.status, 1, result.output)
         XCTAssertTrue(result.output.contains("c.yml:3: lists[0].action: \"deny\" is not one of block, allow"),
                       result.output)
+    }
+
+    /// A list that is mostly junk, or has more bad lines than `max_bad_lines`, is not one to
+    /// serve: exit 1. An empty list is a warning only (an allow list may be empty on purpose).
+    func testCheckExitsOneOnAListFileThatIsNotAList() throws {
+        try write("c.yml", """
+            upstreams: ["127.0.0.1:5300"]
+            lists:
+              - { name: junk, path: junk.txt }
+              - { name: strict, path: strict.txt, max_bad_lines: 1 }
+              - { name: ok, path: ok.txt, action: allow }
+            """)
+        try Data((0..<768).map { UInt8($0 % 256) }).write(to: folder.appendingPathComponent("junk.txt"))
+        try write("strict.txt", "a.example\nb.example\nc.example\nbad..name\n10.0.0.1\n")
+        try write("ok.txt", "# nobody yet\n")
+        let result = try run(["check", "--config", folder.appendingPathComponent("c.yml").path])
+        XCTAssertEqual(result.status, 1, result.output)
+        XCTAssertTrue(result.output.contains("error: list junk (junk.txt): no valid entries, 4 skipped lines; "
+                                             + "a reload would keep the entries the list has now"), result.output)
+        XCTAssertTrue(result.output.contains("error: list strict (strict.txt): 2 skipped lines, more than max_bad_lines (1)"),
+                      result.output)
+        XCTAssertTrue(result.output.contains("warning: list ok (ok.txt): no entries"), result.output)
+        XCTAssertTrue(result.output.hasSuffix("NOT usable\n"), result.output)
+
+        try write("c.yml", "upstreams: [\"127.0.0.1:5300\"]\nlists:\n  - { name: ok, path: ok.txt, action: allow }\n")
+        let empty = try run(["check", "--config", folder.appendingPathComponent("c.yml").path])
+        XCTAssertEqual(empty.status, 0, empty.output)
+        XCTAssertTrue(empty.output.contains("warning: list ok (ok.txt): no entries"), empty.output)
     }
 
     func testCheckExitsOneOnMissingListFile() throws {

@@ -50,7 +50,7 @@ final class ConfigLoaderTests: XCTestCase {
 
     func testUnknownKeyIsNamedWithItsLine() {
         XCTAssertEqual(error("lists: []\nupstream: [\"127.0.0.1\"]\n"),
-                       "config.yml:2: upstream: unknown key; expected one of access, cache, edns_udp_size, group, listen, lists, metrics, precedence, query_log, query_timeout_ms, rate_limit, sinkhole, tcp, threads, timeout_ms, upstream_strategy, upstreams, user")
+                       "config.yml:2: upstream: unknown key; expected one of access, cache, edns_udp_size, group, listen, lists, max_bad_lines, metrics, precedence, query_log, query_timeout_ms, rate_limit, sinkhole, tcp, threads, timeout_ms, upstream_strategy, upstreams, user")
         XCTAssertTrue(error("""
             upstreams: ["192.0.2.1"]
             lists:
@@ -77,6 +77,24 @@ final class ConfigLoaderTests: XCTestCase {
                        "config.yml:3: lists[0].action: \"blok\" is not one of block, allow, monitor")
         XCTAssertEqual(error("upstreams: [\"192.0.2.1\"]\nlists:\n  - { name: a, path: a.txt, format: csv }\n"),
                        "config.yml:3: lists[0].format: \"csv\" is not one of domains, hosts, rpz")
+    }
+
+    /// `max_bad_lines`: a top-level default a list may override; 0 or more.
+    func testMaxBadLines() throws {
+        let settings = try parse("""
+            upstreams: ["192.0.2.1"]
+            max_bad_lines: 50
+            lists:
+              - { name: a, path: a.txt }
+              - { name: b, path: b.txt, max_bad_lines: 0 }
+            """)
+        XCTAssertEqual(settings.lists.map(\.maxBadLines), [50, 0])
+        XCTAssertEqual(try parse("upstreams: [\"192.0.2.1\"]\nlists:\n  - { name: a, path: a.txt }\n").lists[0].maxBadLines,
+                       ListSettings.defaultMaxBadLines)
+        XCTAssertEqual(error("upstreams: [\"192.0.2.1\"]\nlists:\n  - { name: a, path: a.txt, max_bad_lines: -1 }\n"),
+                       "config.yml:3: lists[0].max_bad_lines: -1 is out of range (0 to 1000000000)")
+        XCTAssertEqual(error("upstreams: [\"192.0.2.1\"]\nmax_bad_lines: many\nlists: []\n"),
+                       "config.yml:2: max_bad_lines: expected a whole number, got \"many\"")
     }
 
     func testMissingAndDuplicateListFields() {

@@ -175,6 +175,37 @@ final class ListFeaturesIntegrationTests: XCTestCase {
         XCTAssertEqual(try resolver.dig.query("judi.example").status, "NXDOMAIN")
     }
 
+    /// A list file overwritten with binary junk and reloaded keeps its names blocked (logged, and
+    /// `dns_list_stale` 1); once a valid file is written again, the next reload takes it.
+    func testJunkListFileKeepsItsNamesBlockedUntilAValidFileIsReloaded() throws {
+        let metricsPort = try TestTools.freePort()
+        let resolver = try ResolverUnderTest(folder: folder, files: ["pse.txt": "later.example\n"],
+                                             lists: [#"{ name: pse, path: pse.txt }"#], upstreamPorts: [upstream.port],
+                                             extraConfig: "metrics: { listen: \"127.0.0.1:\(metricsPort)\" }")
+        func stale() throws -> String? {
+            try TestTools.httpGet(port: metricsPort, path: "/metrics")?.body.split(separator: "\n")
+                .first { $0.hasPrefix("dns_list_stale{list=\"pse\"}") }.map(String.init)
+        }
+        XCTAssertEqual(try resolver.dig.query("later.example").answerData, ["0.0.0.0"])
+
+        try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 131) }).write(to: folder.appendingPathComponent("pse.txt"))
+        XCTAssertTrue(try resolver.reload().contains("reloaded policy"))
+        XCTAssertTrue(TestTools.waitUntil { resolver.server.log.contains("list kept its previous entries") },
+                      resolver.server.log)
+        let kept = try XCTUnwrap(resolver.server.log.split(separator: "\n").first { $0.contains("list kept its previous entries") })
+        XCTAssertTrue(kept.contains("error"), String(kept))
+        XCTAssertTrue(kept.contains("list=pse") && kept.contains("file=pse.txt") && kept.contains("reason=no valid entries"),
+                      String(kept))
+        XCTAssertEqual(try resolver.dig.query("later.example").answerData, ["0.0.0.0"], resolver.server.log)
+        XCTAssertEqual(try stale()?.split(separator: " ").last.flatMap { Double($0) }, 1)
+
+        try resolver.write("pse.txt", "stable.example\n")
+        XCTAssertTrue(try resolver.reload().contains("reloaded policy"))
+        XCTAssertEqual(try resolver.dig.query("stable.example").answerData, ["0.0.0.0"], resolver.server.log)
+        XCTAssertEqual(try resolver.dig.query("later.example").answerData, ["192.0.2.4"], "no longer listed")
+        XCTAssertEqual(try stale()?.split(separator: " ").last.flatMap { Double($0) }, 0)
+    }
+
     /// Reloads while a client keeps asking: every query gets an answer, and the right one.
     func testReloadsUnderQueriesLoseNothing() throws {
         var names = (0..<20_000).map { "blocked\($0).example.co.id" }

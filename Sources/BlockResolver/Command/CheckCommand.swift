@@ -13,9 +13,12 @@ struct CheckCommand: ParsableCommand {
             Prints each list's entry count, names and addresses (by kind for RPZ zones: trigger and \
             action), every skipped line as `file:line: reason`, RPZ triggers this resolver does not \
             implement, duplicate entries, and block entries shadowed by an allow entry for the same \
-            name. Exits 0 when the config can be served (skipped lines, duplicates and shadowed \
-            entries are reported but do not make it unusable), 1 when it cannot: a config error \
-            (named with file, line and key) or a list file that cannot be read.
+            name (under `precedence: listed`, by an allow entry of an earlier list). Exits 0 when the \
+            config can be served (skipped lines, duplicates and shadowed entries are reported but do \
+            not make it unusable), 1 when it cannot: a config error (named with file, line and key), \
+            a list file that cannot be read, or one that is not a list to serve: more skipped lines \
+            than entries, or than its `max_bad_lines`. A reload keeps the previous entries of such a \
+            list. A list with no entries at all (an empty file) is a warning only.
             """
     )
 
@@ -44,6 +47,18 @@ struct CheckCommand: ParsableCommand {
         for (index, list) in lists.loaded.enumerated() {
             report(list, index: index, policy: policy)
         }
+        // Last, where they are seen after thousands of skipped lines.
+        for list in lists.loaded {
+            let settings = list.settings
+            if let fault = PolicyLoader.fault(of: list.parsed, list: settings) {
+                print("error: list \(settings.name) (\(settings.pathAsWritten)): \(fault); "
+                      + "a reload would keep the entries the list has now, a start would serve it as read")
+                usable = false
+            } else if list.parsed.entryTotal == 0 {
+                print("warning: list \(settings.name) (\(settings.pathAsWritten)): no entries; "
+                      + "a reload keeps the entries of a list that had some")
+            }
+        }
         if let policy {
             print("policy: \(policy.table.uniqueCount) distinct names in \(lists.loaded.count) lists")
         }
@@ -56,7 +71,7 @@ struct CheckCommand: ParsableCommand {
     private func report(_ list: LoadedList, index: Int, policy: CompiledPolicy?) {
         let settings = list.settings
         let parsed = list.parsed
-        let entries = parsed.count + parsed.addressCount
+        let entries = parsed.entryTotal
         var line = "list \(settings.name) (\(settings.format.rawValue), \(settings.action.rawValue)): \(entries) entries"
         if parsed.problemCount > 0 { line += ", \(parsed.problemCount) skipped lines" }
         if parsed.ignoredCount > 0 { line += ", \(parsed.ignoredCount) hosts-file names ignored" }

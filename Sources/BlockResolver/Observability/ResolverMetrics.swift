@@ -15,7 +15,7 @@ import ResolverConfig
 final class ResolverMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
-    private let listGauges = NIOLockedValueBox<[String: CoreMetrics.Gauge]>([:])
+    private let listMetrics = NIOLockedValueBox<[String: ListMetrics]>([:])
     let reloads = NIOLockedValueBox<[String: CoreMetrics.Counter]>([:])
     let generation: CoreMetrics.Gauge
     let lastReloadTime: CoreMetrics.Gauge
@@ -63,17 +63,39 @@ final class ResolverMetrics: Sendable {
         return LoopMetrics(loop: index, factory: factory, answerTime: histogram)
     }
 
-    /// Entries per list and the generation of the policy now served.
+    /// The metrics of one list, made when a policy first names it.
+    private struct ListMetrics: Sendable {
+        let entries: CoreMetrics.Gauge
+        /// 1 while the list serves the entries of an earlier load because its file is not fit to serve.
+        let stale: CoreMetrics.Gauge
+        /// Reloads that kept the list's previous entries for that reason.
+        let kept: CoreMetrics.Counter
+    }
+
+    /// Entries per list, which lists serve stale entries (each reload that kept them counted), and
+    /// the generation of the policy now served.
     func policyLoaded(generation number: Int, policy: CompiledPolicy) {
         generation.record(number)
         for list in policy.lists {
-            let gauge = listGauges.withLockedValue { gauges in
-                if let gauge = gauges[list.settings.name] { return gauge }
-                let gauge = CoreMetrics.Gauge(label: "dns_list_entries", dimensions: [("list", list.settings.name)], factory: factory)
-                gauges[list.settings.name] = gauge
-                return gauge
+            let name = list.settings.name
+            let metrics = listMetrics.withLockedValue { known in
+                if let metrics = known[name] { return metrics }
+                let metrics = ListMetrics(
+                    entries: CoreMetrics.Gauge(label: "dns_list_entries", dimensions: [("list", name)], factory: factory),
+                    stale: CoreMetrics.Gauge(label: "dns_list_stale", dimensions: [("list", name)], factory: factory),
+                    kept: CoreMetrics.Counter(label: "dns_list_reload_kept_total", dimensions: [("list", name)],
+                                              factory: factory))
+                known[name] = metrics
+                return metrics
             }
-            gauge.record(list.parsed.count)
+            metrics.entries.record(list.parsed.entryTotal)
+            metrics.stale.record(list.keptPrevious ? 1 : 0)
+            if list.keptPrevious { metrics.kept.increment() }
+        }
+        // A list taken out of the config serves nothing, stale or not: no alert for it.
+        let served = Set(policy.lists.map(\.settings.name))
+        for (name, metrics) in listMetrics.withLockedValue({ $0 }) where !served.contains(name) {
+            metrics.stale.record(0)
         }
     }
 

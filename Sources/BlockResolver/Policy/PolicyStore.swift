@@ -31,7 +31,9 @@ final class PolicyStore: Sendable {
     var current: PolicySnapshot { reference.load(ordering: .acquiring) }
 
     /// Re-reads the config file and its lists and publishes the result; on any failure keeps the
-    /// current policy and returns the reason. Not reentrant: callers run one reload at a time.
+    /// current policy and returns the reason. A list whose file is not fit to serve keeps its
+    /// previous entries while the rest is reloaded (`PolicyLoader`): a success, logged per list
+    /// and counted. Not reentrant: callers run one reload at a time.
     func reload(logger: Logger) -> Result<PolicySnapshot, ReloadError> {
         let old = current
         let started = DispatchTime.now().uptimeNanoseconds
@@ -60,6 +62,7 @@ final class PolicyStore: Sendable {
             "generation": "\(parts.generation)",
             "entries": "\(parts.policy.entryCount)",
             "names": "\(parts.policy.table.uniqueCount)",
+            "kept": "\(parts.policy.lists.filter(\.keptPrevious).count)",
             "seconds": "\(String(format3digits: seconds))",
         ])
         ListReport.log(parts.policy, logger: logger)

@@ -19,7 +19,8 @@ extension CompiledPolicy {
     }
 
     /// The entry that decides for `address` (4 or 16 bytes), an A or AAAA record of an answer;
-    /// its `suffixOffset` holds the matched prefix length.
+    /// its `suffixOffset` holds the matched prefix length (a client trigger's holds 0: its answer
+    /// is written for the question name itself).
     public func decideAddress(_ address: UnsafeRawBufferPointer, active: [Bool], client: UnsafeRawBufferPointer?,
                               before limit: Int = .max) -> PolicyMatch? {
         decideAddress(address, in: answerAddresses, trigger: .ip, active: active, client: client, before: limit)
@@ -38,7 +39,8 @@ extension CompiledPolicy {
                 let list = Int(member.list)
                 guard list < limit, lists[list].settings.action != .monitor, active[list], applies(list, to: client)
                 else { continue }
-                let match = PolicyMatch(listIndex: list, ruleIndex: Int(member.rule), suffixOffset: length, trigger: trigger)
+                let match = PolicyMatch(listIndex: list, ruleIndex: Int(member.rule),
+                                        suffixOffset: trigger == .client ? 0 : length, trigger: trigger)
                 if precedence == .listed {
                     if list < (result?.listIndex ?? .max) { result = match }
                     break  // members are in config order: the rest of this prefix come later

@@ -76,7 +76,7 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(error("upstreams: [\"192.0.2.1\"]\nlists:\n  - { name: a, path: a.txt, action: blok }\n"),
                        "config.yml:3: lists[0].action: \"blok\" is not one of block, allow, monitor")
         XCTAssertEqual(error("upstreams: [\"192.0.2.1\"]\nlists:\n  - { name: a, path: a.txt, format: csv }\n"),
-                       "config.yml:3: lists[0].format: \"csv\" is not one of domains, hosts, rpz")
+                       "config.yml:3: lists[0].format: \"csv\" is not one of domains, hosts, rpz, ips")
     }
 
     /// `max_bad_lines`: a top-level default a list may override; 0 or more.

@@ -140,4 +140,78 @@ final class ResponsePolicyIntegrationTests: XCTestCase {
         XCTAssertEqual(try resolver.dig.query("alias.cdn.test", "A", ["-b", "127.0.0.2"]).answerData, ["0.0.0.0"])
         XCTAssertEqual(try resolver.dig.query("alias.cdn.test", "A", ["-b", "127.0.0.3"]).answerData.last, "64.4.250.36")
     }
+
+    func testAnIPsListBlocksAnAnswerAddressV4AndV6() throws {
+        let resolver = try start(["{ name: bad, path: bad.ips, format: ips, category: \"Bad hosting\" }",
+                                  "{ name: alias, path: alias.ips, format: ips, response: nxdomain }"],
+                                 files: ["bad.ips": "# hosting of listed content\n198.51.100.0/24\n2001:db8:bad::/48\n",
+                                         "alias.ips": "64.4.250.36\n"])
+        let v4 = try resolver.dig.query("plain.test")
+        XCTAssertEqual(v4.answerData, ["0.0.0.0"], v4.description)
+        XCTAssertEqual(v4.ede, "16 (Censored): (Bad hosting; list bad matched ip 198.51.100.66)", v4.description)
+        let v6 = try resolver.dig.query("plain.test", "AAAA")
+        XCTAssertEqual(v6.answerData, ["::"], v6.description)
+        XCTAssertEqual(v6.ede, "16 (Censored): (Bad hosting; list bad matched ip 2001:db8:bad::1)", v6.description)
+        // The address at the end of a CNAME chain counts too, with the list's own response.
+        let chained = try resolver.dig.query("alias.cdn.test")
+        XCTAssertEqual(chained.status, "NXDOMAIN", chained.description)
+        XCTAssertTrue(chained.answer.isEmpty, chained.description)
+        XCTAssertEqual(try resolver.dig.query("clean.test").answerData, ["203.0.113.5"])
+    }
+
+    func testRPZAddressAndClientTriggers() throws {
+        let zone = """
+            $TTL 300
+            @ SOA localhost. root.localhost. 1 3600 600 86400 300
+              NS localhost.
+            ; an answer address in 198.51.100.0/24: NXDOMAIN; 2001:db8:bad::1 exactly: NODATA
+            24.0.100.51.198.rpz-ip CNAME .
+            128.1.zz.bad.db8.2001.rpz-ip CNAME *.
+            ; the chain's last address: local data for the name that owns it
+            32.36.250.4.64.rpz-ip A 192.0.2.55
+            ; a client at 127.0.0.7 gets NXDOMAIN for anything
+            32.7.0.0.127.rpz-client-ip CNAME .
+            """
+        let resolver = try start(["{ name: rpz, path: policy.rpz, format: rpz, origin: rpz.local }"],
+                                 files: ["policy.rpz": zone])
+        let check = try TestTools.run(try TestTools.binary(), ["check", "--config", resolver.configURL.path])
+        XCTAssertEqual(check.status, 0, check.output)
+        XCTAssertFalse(check.output.contains("unsupported"), check.output)
+        XCTAssertEqual(try resolver.dig.query("plain.test").status, "NXDOMAIN")
+        let nodata = try resolver.dig.query("plain.test", "AAAA")
+        XCTAssertEqual(nodata.status, "NOERROR", nodata.description)
+        XCTAssertTrue(nodata.answer.isEmpty, nodata.description)
+        let local = try resolver.dig.query("alias.cdn.test")
+        XCTAssertEqual(local.answer.count, 2, local.description)
+        XCTAssertTrue(local.answer[0].hasPrefix("alias.cdn.test.") && local.answer[0].hasSuffix("www.paypal.com."),
+                      "the chain up to the address's owner: \(local)")
+        XCTAssertTrue(local.answer[1].hasPrefix("www.paypal.com.") && local.answer[1].hasSuffix("192.0.2.55"), local.description)
+        XCTAssertEqual(try resolver.dig.query("clean.test").answerData, ["203.0.113.5"])
+        XCTAssertEqual(try resolver.dig.query("clean.test", "A", ["-b", "127.0.0.7"]).status, "NXDOMAIN")
+        XCTAssertEqual(try resolver.dig.query("clean.test", "A", ["-b", "127.0.0.8"]).answerData, ["203.0.113.5"])
+    }
+
+    func testExplainResolveNamesTheChainAndExplainShowsAddressesAndClients() throws {
+        let resolver = try start(["{ name: pse, path: pse.txt }", "{ name: bad, path: bad.ips, format: ips }",
+                                  #"{ name: school, path: school.txt, clients: ["10.20.0.0/16"] }"#],
+                                 files: ["pse.txt": "paypal.com\n", "bad.ips": "198.51.100.0/24\n",
+                                         "school.txt": "clean.test\n"])
+        let binary = try TestTools.binary()
+        let config = resolver.configURL.path
+        let resolved = try TestTools.run(binary, ["explain", "--config", config, "--resolve", "alias.cdn.test"])
+        XCTAssertEqual(resolved.status, 0, resolved.output)
+        for expected in ["chain name www.paypal.com.:", "entry paypal.com. in list pse (domains, block) at pse.txt:1",
+                         "decision for the answer: list pse (block), cname trigger on www.paypal.com.",
+                         "answer: list pse's blocked answer for the question itself"] {
+            XCTAssertTrue(resolved.output.contains(expected), "\(expected) in:\n\(resolved.output)")
+        }
+        let address = try TestTools.run(binary, ["explain", "--config", config, "198.51.100.66"])
+        XCTAssertTrue(address.output.contains("entry 198.51.100.0/24 in list bad (ips, block) at bad.ips:1"), address.output)
+        XCTAssertTrue(address.output.contains("decision for an answer holding it: list bad (block), ip trigger"), address.output)
+        let school = try TestTools.run(binary, ["explain", "--config", config, "--client", "10.20.1.1", "clean.test"])
+        XCTAssertTrue(school.output.contains("decision: list school (block)"), school.output)
+        let elsewhere = try TestTools.run(binary, ["explain", "--config", config, "--client", "192.0.2.1", "clean.test"])
+        XCTAssertTrue(elsewhere.output.contains("does not apply to this client (clients: 10.20.0.0/16)"), elsewhere.output)
+        XCTAssertTrue(elsewhere.output.contains("decision: none"), elsewhere.output)
+    }
 }

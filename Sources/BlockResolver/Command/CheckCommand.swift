@@ -39,7 +39,7 @@ struct CheckCommand: ParsableCommand {
         var usable = lists.failures.isEmpty
         var policy: CompiledPolicy? = nil
         do {
-            policy = try CompiledPolicy(lists: lists.loaded)
+            policy = try CompiledPolicy(lists: lists.loaded, precedence: settings.precedence)
         } catch {
             print("error: \(error)")
             usable = false
@@ -60,7 +60,11 @@ struct CheckCommand: ParsableCommand {
             }
         }
         if let policy {
-            print("policy: \(policy.table.uniqueCount) distinct names in \(lists.loaded.count) lists")
+            print("policy: \(policy.table.uniqueCount) distinct names, \(policy.answerAddresses.count) answer-address and "
+                  + "\(policy.clientAddresses.count) client-address entries in \(lists.loaded.count) lists")
+            print(settings.precedence == .listed
+                  ? "precedence: listed (the first list in config order with a match decides)"
+                  : "precedence: specific (the most specific entry decides; allow wins a tie for one name)")
         }
         if !usable {
             print("config \(options.config): NOT usable")
@@ -82,6 +86,9 @@ struct CheckCommand: ParsableCommand {
         if !parsed.unsupportedTriggers.isEmpty {
             print("  unsupported triggers, not applied: "
                   + parsed.unsupportedTriggers.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+        if let clients = settings.clients {
+            print("  applies to clients in: \(clients.map(\.description).joined(separator: ", "))")
         }
         if settings.schedule != .always {
             print("  schedule: \(settings.schedule.describe(at: Double(time(nil))))")
@@ -118,6 +125,8 @@ struct CheckCommand: ParsableCommand {
                 let rule = parsed.rules[parsed.ruleIndex(ofEntry: entry)]
                 if rule.action == .passthru { return }
                 let allow = policy.table.groups[group].first { member in
+                    // Under `listed` only an earlier list's allow entry decides before this one.
+                    if policy.precedence == .listed && Int(member.list) >= index { return false }
                     let other = policy.lists[Int(member.list)]
                     let otherRule = other.parsed.rules[Int(member.rule)]
                     let allows = other.settings.action == .allow || (other.settings.action == .block && otherRule.action == .passthru)

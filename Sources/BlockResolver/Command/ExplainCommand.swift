@@ -13,13 +13,27 @@ struct ExplainCommand: ParsableCommand {
             matching entry (list, file:line, format, whether its schedule is in force now), the entry \
             that decides and the rule that made it win, and the answer a client asking with EDNS \
             would get: rcode, records and Extended DNS Error, as ldns prints the message. Names that \
-            no block entry decides are forwarded to the upstreams; the upstreams are not asked.
+            no block entry decides are forwarded to the upstreams; the upstreams are asked only with \
+            --resolve, which then explains every name of the answer's CNAME/DNAME chain and every \
+            address in it, and which entry decides for the answer, as the server judges it. An IP \
+            address instead of a name shows the entries an answer holding that address matches \
+            (`ips` lists, RPZ rpz-ip) and those a client at that address matches (rpz-client-ip). \
+            The decision follows the config's `precedence`.
             """
     )
 
     @OptionGroup var options: ConfigOptions
 
-    @Argument(help: ArgumentHelp("The domain name to explain, such as www.paypal.com.", valueName: "name"))
+    @Option(help: ArgumentHelp("Explain a query from this client address: lists with `clients:` and RPZ rpz-client-ip "
+                               + "triggers apply as they would to it (without it, lists with `clients:` do not apply).",
+                               valueName: "address"))
+    var client: String?
+
+    @Flag(help: "Ask the first upstream too, and explain every name and address of the answer's chain.")
+    var resolve = false
+
+    @Argument(help: ArgumentHelp("The domain name to explain, such as www.paypal.com, or an IP address.",
+                                 valueName: "name-or-address"))
     var name: String
 
     @Argument(help: ArgumentHelp("The query type (A, AAAA, MX, TXT, …).", valueName: "type"))
@@ -29,10 +43,19 @@ struct ExplainCommand: ParsableCommand {
         guard let qtype = QueryBuilder.type(named: type) else {
             throw ValidationError("\"\(type)\" is not a DNS record type")
         }
-        let wire: [UInt8]
-        switch DomainName.wireForm(name) {
-        case .success(let value): wire = value
-        case .failure(let problem): throw ValidationError("\"\(name)\" is not a domain name: \(problem)")
+        let clientBytes = try client.map { text throws in
+            guard let cidr = CIDR.parse(text), !text.contains("/") else {
+                throw ValidationError("--client \"\(text)\" is not an IP address")
+            }
+            return cidr.network
+        }
+        let address = CIDR.parse(name).flatMap { name.contains("/") ? nil : $0.network }
+        var wire: [UInt8] = []
+        if address == nil {
+            switch DomainName.wireForm(name) {
+            case .success(let value): wire = value
+            case .failure(let problem): throw ValidationError("\"\(name)\" is neither an IP address nor a domain name: \(problem)")
+            }
         }
         let settings = try options.loadSettings()
         let lists = ReportLists(settings)
@@ -45,11 +68,30 @@ struct ExplainCommand: ParsableCommand {
         let now = Date().timeIntervalSince1970
         let snapshot = PolicySnapshot(parts: try PolicySnapshot.Parts(generation: 1, settings: settings, policy: policy),
                                       now: now)
+        if let address {
+            Self.explainAddress(address, policy: policy, active: snapshot.active, client: clientBytes, now: now)
+            return
+        }
         let presentation = DomainName.presentation(ofWire: wire)
-        print("\(presentation) \(QueryBuilder.typeName(qtype)), at \(ListSchedule.format(now))")
+        print("\(presentation) \(QueryBuilder.typeName(qtype)), at \(ListSchedule.format(now))"
+              + (client.map { ", from \($0)" } ?? ""))
+        if let clientBytes {
+            Self.printAddressEntries(clientBytes, table: policy.clientAddresses, trigger: .client, policy: policy,
+                                     heading: "the client's address")
+        }
+        let decision = clientBytes.withUnsafeBytesOrNil { client in
+            wire.withUnsafeBufferPointer { policy.decideQuery($0, active: snapshot.active, client: client) }
+        }
+        Self.printNameEntries(wire, policy: policy, now: now, client: clientBytes, indent: "  ")
+        print(Self.reason(decision, matches: wire.withUnsafeBufferPointer { policy.allMatches($0) }, policy: policy,
+                          active: snapshot.active))
+        try answer(wire, qtype: qtype, decision: decision, snapshot: snapshot, settings: settings, clientBytes: clientBytes)
+    }
 
+    /// Every entry of `name` (wire form) and of the names above it, with whether it applies.
+    static func printNameEntries(_ wire: [UInt8], policy: CompiledPolicy, now: Double, client: [UInt8]?, indent: String) {
         let matches = wire.withUnsafeBufferPointer { policy.allMatches($0) }
-        if matches.isEmpty { print("no list holds this name or a name above it") }
+        if matches.isEmpty { print("\(indent)no list holds this name or a name above it") }
         for match in matches {
             let list = policy.lists[Int(match.member.list)]
             let rule = list.parsed.rules[Int(match.member.rule)]
@@ -59,15 +101,21 @@ struct ExplainCommand: ParsableCommand {
             var notes = [list.settings.schedule.describe(at: now)]
             if !match.applies { notes.append("does not apply here: its trigger covers \(rule.scopeDescription)") }
             if list.settings.action == .monitor { notes.append("monitor: counted and logged, never decides") }
+            if let scope = list.settings.clients, !client.withUnsafeBytesOrNil({ policy.applies(Int(match.member.list), to: $0) }) {
+                notes.append("does not apply to this client (clients: \(scope.map(\.description).joined(separator: ", ")))")
+            }
             let action = list.parsed.entryRules.isEmpty ? list.settings.action.rawValue
                 : "\(list.settings.action.rawValue), \(rule.actionName)"
-            print("  entry \(DomainName.presentation(ofWire: entry)) in list \(list.settings.name) "
+            print("\(indent)entry \(DomainName.presentation(ofWire: entry)) in list \(list.settings.name) "
                   + "(\(list.settings.format.rawValue), \(action)) at \(place): \(notes.joined(separator: "; "))")
         }
+    }
 
-        let decision = wire.withUnsafeBufferPointer { policy.decide($0, active: snapshot.active) }
-        print(Self.reason(decision, matches: matches, policy: policy, active: snapshot.active))
-
+    /// The answer a client gets, and with --resolve the upstream's answer judged.
+    private func answer(_ wire: [UInt8], qtype: UInt16, decision: PolicyMatch?, snapshot: PolicySnapshot,
+                        settings: ResolverSettings, clientBytes: [UInt8]?) throws {
+        let policy = snapshot.policy
+        let presentation = DomainName.presentation(ofWire: wire)
         let query = try QueryBuilder.query(name: presentation, type: qtype, edns: true)
         let verdict: Verdict = query.withUnsafeBytes { bytes in
             QueryParser.parse(bytes) { outcome in
@@ -83,7 +131,14 @@ struct ExplainCommand: ParsableCommand {
         }
         switch verdict {
         case .forward:
-            print("answer: forwarded to \(settings.upstreams.map(\.description).joined(separator: ", ")) and relayed as is")
+            guard resolve else {
+                print("answer: forwarded to \(settings.upstreams.map(\.description).joined(separator: ", ")); its answer's "
+                      + "CNAME targets and addresses are judged too (--resolve asks the upstream and shows how)")
+                return
+            }
+            let limit = QueryPolicyStage.responseLimit(after: decision, policy)
+            try Self.resolveAndJudge(Question(name: wire, type: qtype, class: RecordType.classIN), settings: settings,
+                                     policy: policy, active: snapshot.active, client: clientBytes, limit: limit)
         case .drop:
             print("answer: none (the query is dropped)")
         case .follow(let follow):
@@ -111,6 +166,14 @@ struct ExplainCommand: ParsableCommand {
                 : "decision: none of these entries is in force here; the query is forwarded"
         }
         let list = policy.lists[decision.listIndex].settings
+        if decision.trigger == .client {
+            return "decision: list \(list.name) (\(list.action.rawValue)): the client's address matches an rpz-client-ip "
+                + "trigger, which comes before the name's entries"
+        }
+        if policy.precedence == .listed {
+            return "decision: list \(list.name) (\(list.action.rawValue)): the first list in the config with a match "
+                + "(precedence: listed), its most specific entry"
+        }
         let rivals = matches.filter { match in
             match.suffixOffset == decision.suffixOffset && match.applies && active[Int(match.member.list)]
                 && policy.lists[Int(match.member.list)].settings.action != .monitor
@@ -135,6 +198,124 @@ struct ExplainCommand: ParsableCommand {
         case 16: return "Censored"
         case 17: return "Filtered"
         default: return "code \(code)"
+        }
+    }
+
+    /// The entries an answer holding `address` matches, and those of a client at `address`.
+    static func explainAddress(_ address: [UInt8], policy: CompiledPolicy, active: [Bool], client: [UInt8]?, now: Double) {
+        let text = CIDR(network: address, prefix: address.count * 8).description.prefix { $0 != "/" }
+        print("\(text), at \(ListSchedule.format(now))")
+        printAddressEntries(address, table: policy.answerAddresses, trigger: .answer, policy: policy,
+                            heading: "as an address in an answer")
+        let inAnswer = address.withUnsafeBytes { bytes in
+            client.withUnsafeBytesOrNil { policy.decideAddress(bytes, active: active, client: $0) }
+        }
+        print("  decision for an answer holding it: " + describe(inAnswer, policy: policy))
+        printAddressEntries(address, table: policy.clientAddresses, trigger: .client, policy: policy,
+                            heading: "as the address of a client")
+        // The root name is in no list: what decides is the client's address alone.
+        let asClient = address.withUnsafeBytes { bytes in
+            [UInt8(0)].withUnsafeBufferPointer { root in policy.decideQuery(root, active: active, client: bytes) }
+        }
+        print("  decision for a query from it (by address alone): "
+              + describe(asClient?.trigger == .client ? asClient : nil, policy: policy))
+    }
+
+    /// Each entry of `table` whose prefix holds `address`, longest prefix first, with its file line.
+    static func printAddressEntries(_ address: [UInt8], table: AddressTable, trigger: AddressTrigger,
+                                    policy: CompiledPolicy, heading: String) {
+        var lines: [String] = []
+        address.withUnsafeBytes { bytes in
+            table.lookup(bytes) { group, length in
+                for member in table.groups[group] {
+                    let list = policy.lists[Int(member.list)]
+                    // An IPv4-mapped address matches IPv4 entries by the four bytes it carries.
+                    var cidr = CIDR(network: address, prefix: length)
+                    if table.exactGroup(cidr) != group { cidr = CIDR(network: Array(address.suffix(4)), prefix: length) }
+                    let line = list.parsed.addresses.first {
+                        $0.cidr == cidr && $0.trigger == trigger && Int($0.rule) == Int(member.rule)
+                    }.map { "\(list.settings.pathAsWritten):\($0.line)" } ?? list.settings.pathAsWritten
+                    let rule = list.parsed.rules[Int(member.rule)]
+                    let action = list.settings.format == .rpz ? "\(list.settings.action.rawValue), \(rule.actionName)"
+                        : list.settings.action.rawValue
+                    lines.append("    entry \(cidr) in list \(list.settings.name) (\(list.settings.format.rawValue), "
+                                 + "\(action)) at \(line)")
+                }
+                return false
+            }
+        }
+        print("  \(heading): " + (lines.isEmpty ? "no entry holds it" : "\(lines.count) entries, longest prefix first"))
+        for line in lines { print(line) }
+    }
+
+    /// A decision in a few words: the list, the entry's action, the kind of trigger.
+    static func describe(_ match: PolicyMatch?, policy: CompiledPolicy) -> String {
+        guard let match else { return "none" }
+        let list = policy.lists[match.listIndex]
+        let rule = list.parsed.rules[match.ruleIndex]
+        let action = list.settings.format == .rpz ? "\(list.settings.action.rawValue), \(rule.actionName)"
+            : list.settings.action.rawValue
+        return "list \(list.settings.name) (\(action)), \(match.trigger.rawValue) trigger"
+    }
+
+    /// `explain --resolve`: the upstream's answer, every name and address of its chain with their
+    /// entries, and the entry that decides for the answer (`ResponsePolicyStage.match`).
+    static func resolveAndJudge(_ question: Question, settings: ResolverSettings, policy: CompiledPolicy, active: [Bool],
+                                client: [UInt8]?, limit: Int) throws {
+        guard let upstream = settings.upstreams.first else {
+            print("answer: forwarded, but the config names no upstream to ask")
+            return
+        }
+        let reply = try UpstreamAsker(upstream: upstream, timeoutMilliseconds: settings.timeoutMilliseconds).ask(question)
+        print("upstream \(upstream) answered:")
+        let shown = QueryBuilder.describe(reply.image.wire).split(separator: "\n")
+            .filter { !$0.hasPrefix(";; Query time") && !$0.hasPrefix(";; WHEN") && !$0.hasPrefix(";; MSG SIZE")
+                && !$0.hasPrefix(";; SERVER") }
+        print(shown.map { "    " + $0 }.joined(separator: "\n"))
+        let chain = reply.image.chain
+        if limit == 0 {
+            print("the question name's allow entry lets its chain through: the answer is not judged")
+            return
+        }
+        for link in chain.links {
+            print("  chain name \(DomainName.presentation(ofWire: link.name)):")
+            printNameEntries(link.name, policy: policy, now: Date().timeIntervalSince1970, client: client, indent: "    ")
+        }
+        for address in chain.addresses {
+            let text = CIDR(network: address.bytes, prefix: address.bytes.count * 8).description.prefix { $0 != "/" }
+            printAddressEntries(address.bytes, table: policy.answerAddresses, trigger: .answer, policy: policy,
+                                heading: "answer address \(text)")
+        }
+        let decided = client.withUnsafeBytesOrNil { client in
+            ResponsePolicyStage.match(chain, policy: policy, active: active, client: client, before: limit)
+        }
+        guard let decided else {
+            print("decision for the answer: no entry in force matches its chain or addresses; relayed as is")
+            return
+        }
+        let matched = decided.match.trigger == .ip
+            ? String(CIDR(network: decided.matched, prefix: decided.matched.count * 8).description.prefix { $0 != "/" })
+            : DomainName.presentation(ofWire: decided.matched)
+        print("decision for the answer: \(describe(decided.match, policy: policy)) on \(matched)")
+        let list = policy.lists[decided.match.listIndex]
+        if list.settings.action != .block || list.parsed.rules[decided.match.ruleIndex].action == .passthru {
+            print("answer: relayed as is (an allow entry lets it through)")
+        } else if list.parsed.rules[decided.match.ruleIndex].action == .list {
+            print("answer: list \(list.settings.name)'s blocked answer for the question itself (the client never sees "
+                  + "the chain's target or addresses)")
+        } else {
+            print("answer: the chain up to \(DomainName.presentation(ofWire: chain.name(owner: decided.owner, question: question.name.map(DomainName.lowercase)))), "
+                  + "then the rule's action (\(list.parsed.rules[decided.match.ruleIndex].actionName)) for it")
+        }
+    }
+}
+
+extension Optional where Wrapped == [UInt8] {
+    /// `body` with the bytes, or with nil.
+    func withUnsafeBytesOrNil<R>(_ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        switch self {
+        case .some(let bytes): return bytes.withUnsafeBytes { body($0) }
+        case .none: return body(nil)
         }
     }
 }

@@ -35,38 +35,45 @@ enum ResponsePolicyStage {
         let snapshot = context.snapshot
         let policy = snapshot.policy
         guard !chain.links.isEmpty || policy.hasAnswerAddressTriggers else { return nil }
-        let limit = context.responseLimit
-        let hit = context.withClientAddress(needed: policy.hasClientScopedLists) { client -> (PolicyMatch, Int, [UInt8])? in
-            var found: (PolicyMatch, Int, [UInt8])? = nil
-            for (index, link) in chain.links.enumerated() {
-                let match = link.name.withUnsafeBufferPointer { name in
-                    policy.decide(name, active: snapshot.active, client: client, before: limit)
-                }
-                if let match {
-                    found = (match.found(as: .cname), index + 1, link.name)
-                    break
-                }
-            }
-            if policy.hasAnswerAddressTriggers {
-                let bound = policy.precedence == .listed ? min(limit, found?.0.listIndex ?? .max) : (found == nil ? limit : 0)
-                for address in chain.addresses where bound > 0 {
-                    guard let match = address.bytes.withUnsafeBytes({ bytes in
-                        policy.decideAddress(bytes, active: snapshot.active, client: client, before: bound)
-                    }) else { continue }
-                    if found == nil || isBetter(match, address.bytes, than: found!, policy) {
-                        found = (match, address.owner, address.bytes)
-                    }
-                }
-            }
-            return found
+        let hit = context.withClientAddress(needed: policy.hasClientScopedLists) { client in
+            match(chain, policy: policy, active: snapshot.active, client: client, before: context.responseLimit)
         }
-        guard let (match, owner, matched) = hit else { return nil }
-        return apply(match, owner: owner, matched: matched, image, asked(), context)
+        guard let hit else { return nil }
+        return apply(hit.match, owner: hit.owner, matched: hit.matched, image, asked(), context)
+    }
+
+    /// The entry that decides for an answer's chain: `owner` is the chain position of the matched
+    /// name or of the matched address's owner (0: the question name), `matched` the name (wire
+    /// form) or address bytes. Pure: `explain --resolve` asks the same.
+    static func match(_ chain: AnswerChain, policy: CompiledPolicy, active: [Bool], client: UnsafeRawBufferPointer?,
+                      before limit: Int) -> (match: PolicyMatch, owner: Int, matched: [UInt8])? {
+        var found: (match: PolicyMatch, owner: Int, matched: [UInt8])? = nil
+        for (index, link) in chain.links.enumerated() {
+            let match = link.name.withUnsafeBufferPointer { name in
+                policy.decide(name, active: active, client: client, before: limit)
+            }
+            if let match {
+                found = (match.found(as: .cname), index + 1, link.name)
+                break
+            }
+        }
+        guard policy.hasAnswerAddressTriggers else { return found }
+        let bound = policy.precedence == .listed ? min(limit, found?.match.listIndex ?? .max) : (found == nil ? limit : 0)
+        for address in chain.addresses where bound > 0 {
+            guard let match = address.bytes.withUnsafeBytes({ bytes in
+                policy.decideAddress(bytes, active: active, client: client, before: bound)
+            }) else { continue }
+            if found == nil || isBetter(match, address.bytes, than: found!, policy) {
+                found = (match, address.owner, address.bytes)
+            }
+        }
+        return found
     }
 
     /// Among address matches: the lower list under `listed`, else (and then) the longer prefix,
     /// then the smaller address (BIND's order); a name match of the same list stays first.
-    private static func isBetter(_ match: PolicyMatch, _ address: [UInt8], than found: (PolicyMatch, Int, [UInt8]),
+    private static func isBetter(_ match: PolicyMatch, _ address: [UInt8],
+                                 than found: (match: PolicyMatch, owner: Int, matched: [UInt8]),
                                  _ policy: CompiledPolicy) -> Bool {
         let (other, _, otherAddress) = found
         if other.trigger != .ip { return policy.precedence == .listed && match.listIndex < other.listIndex }

@@ -80,3 +80,14 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
         "::1/128", "fc00::/7", "fe80::/10",
     ].compactMap(CIDR.parse)
 }
+
+extension Optional where Wrapped == [UInt8] {
+    /// `body` with the bytes, or with nil: an address that may be unknown, handed to the policy's
+    /// decisions (which take raw bytes so that a query never allocates for its client address).
+    public func withUnsafeBytesOrNil<R>(_ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        switch self {
+        case .some(let bytes): return bytes.withUnsafeBytes { body($0) }
+        case .none: return body(nil)
+        }
+    }
+}

@@ -25,6 +25,7 @@ public struct ListBuilder {
     private var problems: [ListProblem] = []
     public private(set) var problemCount = 0
     private var ignoredCount = 0
+    private var isWholeZone = false
     private var unsupportedTriggers: [String: Int] = [:]
 
     public init(fileName: String, recordLines: Bool = false, problemsKept: Int = ParsedList.problemLimit) {
@@ -103,6 +104,11 @@ public struct ListBuilder {
         }
     }
 
+    /// Marks the list as a whole zone (an RPZ zone's SOA was read): see `ParsedList.isWholeZone`.
+    public mutating func markWholeZone() {
+        isWholeZone = true
+    }
+
     /// Counts a name skipped on purpose (`localhost` in a hosts file), which is not a problem.
     public mutating func countIgnored() {
         ignoredCount += 1
@@ -117,7 +123,8 @@ public struct ListBuilder {
     public func finish() -> ParsedList {
         ParsedList(arena: arena, count: count, rules: rules.isEmpty ? [.wholeSubtree] : rules,
                    entryRules: entryRules, lines: lines, addresses: addresses, problems: problems,
-                   problemCount: problemCount, ignoredCount: ignoredCount, unsupportedTriggers: unsupportedTriggers)
+                   problemCount: problemCount, ignoredCount: ignoredCount, unsupportedTriggers: unsupportedTriggers,
+                   isWholeZone: isWholeZone)
     }
 
     private mutating func added(line: Int) {

@@ -28,12 +28,18 @@ public final class ParsedList: Sendable {
     /// RPZ triggers this resolver does not implement, by kind (`rpz-ip`, `rpz-nsdname`, …).
     public let unsupportedTriggers: [String: Int]
 
+    /// True when the file declared itself a whole zone (an RPZ zone with its SOA): such a zone
+    /// with no triggers is a policy that blocks nothing, not a broken download
+    /// (`PolicyLoader.fault`), as BIND and PowerDNS load an emptied policy zone.
+    public let isWholeZone: Bool
+
     /// How many problems are kept with their text; the rest are only counted.
     public static let problemLimit = 10_000
 
     init(arena: [UInt8], count: Int, rules: [EntryRule] = [.wholeSubtree], entryRules: [UInt32] = [],
          lines: [UInt32] = [], addresses: [AddressEntry] = [], problems: [ListProblem], problemCount: Int,
-         ignoredCount: Int = 0, unsupportedTriggers: [String: Int] = [:]) {
+         ignoredCount: Int = 0, unsupportedTriggers: [String: Int] = [:], isWholeZone: Bool = false) {
+        self.isWholeZone = isWholeZone
         self.arena = arena
         self.count = count
         self.rules = rules

@@ -33,8 +33,9 @@ public struct PolicyLoader: Sendable {
     /// when it is mostly junk (more skipped lines than entries, which includes a file of junk
     /// alone, such as a binary file or an HTML error page), when it has more skipped lines than
     /// `max_bad_lines`, and, when the list served `previousEntries` entries until now, when it
-    /// has no entry at all: a truncated or emptied download looks exactly like that. An empty
-    /// file on its own is no fault, as an allow list may be empty on purpose.
+    /// has no entry at all: a truncated or emptied download looks exactly like that (but an RPZ
+    /// zone that still has its SOA is a whole zone emptied on purpose). An empty file on its own
+    /// is no fault, as an allow list may be empty on purpose.
     public static func fault(of parsed: ParsedList, list: ListSettings, previousEntries: Int = 0) -> String? {
         let entries = parsed.entryTotal
         let skipped = parsed.problemCount
@@ -43,7 +44,8 @@ public struct PolicyLoader: Sendable {
             return "\(skipped) skipped lines, more than max_bad_lines (\(list.maxBadLines))"
         }
         if skipped > entries { return "more skipped lines (\(skipped)) than entries (\(entries))" }
-        if entries == 0 && previousEntries > 0 {
+        // An RPZ zone with its SOA and no triggers is an emptied policy, taken as BIND and PowerDNS take it.
+        if entries == 0 && previousEntries > 0 && !parsed.isWholeZone {
             return "no entries (an empty file, or only comments) where there were \(previousEntries)"
         }
         return nil

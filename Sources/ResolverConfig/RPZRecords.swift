@@ -52,7 +52,10 @@ struct RPZRecords {
         let type = UInt16(ldns_rr_get_type(record).rawValue)
         if type == Self.typeSOA {
             if apex == nil { apex = name }
-            if name == apex { return }
+            if name == apex {
+                builder.markWholeZone()
+                return
+            }
         }
         guard let apex else {
             builder.report(line: line, "record before the zone's SOA (and no `origin:` in the config)")

@@ -86,6 +86,6 @@ final class ComplianceToolsTests: XCTestCase {
 
         let bad = try run(["explain", "--config", config, "bad..name"])
         XCTAssertNotEqual(bad.status, 0)
-        XCTAssertTrue(bad.output.contains("is not a domain name"), bad.output)
+        XCTAssertTrue(bad.output.contains("is neither an IP address nor a domain name"), bad.output)
     }
 }

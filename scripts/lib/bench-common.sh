@@ -172,15 +172,17 @@ bench_wait_log() {
     done
 }
 
-# bench_list N [SEED]: prints the path of a cached gen-list output of N lines (made once; the
-# name carries a hash of scripts/gen-list, so a changed generator makes new lists).
+# bench_list N [SEED [FORMAT]]: prints the path of a cached gen-list output of N lines (FORMAT
+# domains, the default, or ips; made once; the name carries a hash of scripts/gen-list, so a
+# changed generator makes new lists).
 bench_list() {
-    local count="$1" seed="${2:-1}" path version
+    local count="$1" seed="${2:-1}" format="${3:-domains}" path version
     version="$(sha256sum scripts/gen-list | cut -c1-8)"
     path="$BENCH_OUT/lists/list-$count-s$seed-$version.txt"
+    [ "$format" = domains ] || path="$BENCH_OUT/lists/$format-$count-s$seed-$version.txt"
     if [ ! -s "$path" ]; then
-        bench_log "generating $path (scripts/gen-list $count --seed $seed)"
-        scripts/gen-list "$count" --seed "$seed" >"$path.tmp" || bench_die "gen-list $count failed"
+        bench_log "generating $path (scripts/gen-list $count --seed $seed --format $format)"
+        scripts/gen-list "$count" --seed "$seed" --format "$format" >"$path.tmp" || bench_die "gen-list $count failed"
         mv "$path.tmp" "$path"
     fi
     echo "$path"

@@ -309,13 +309,3 @@ struct ExplainCommand: ParsableCommand {
         }
     }
 }
-
-extension Optional where Wrapped == [UInt8] {
-    /// `body` with the bytes, or with nil.
-    func withUnsafeBytesOrNil<R>(_ body: (UnsafeRawBufferPointer?) -> R) -> R {
-        switch self {
-        case .some(let bytes): return bytes.withUnsafeBytes { body($0) }
-        case .none: return body(nil)
-        }
-    }
-}

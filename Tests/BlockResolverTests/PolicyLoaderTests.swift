@@ -71,6 +71,22 @@ final class PolicyLoaderTests: XCTestCase {
         XCTAssertEqual(names(taken), ["fixed.example."])
     }
 
+    /// An RPZ zone that keeps its SOA and loses its triggers is a policy emptied on purpose (the
+    /// PowerDNS transfer test empties its zone so): taken, unlike an emptied domains file.
+    func testAnRPZZoneEmptiedButForItsSOAIsTaken() throws {
+        let config = try settings("{ name: rpz, path: z.rpz, format: rpz }", "{ name: plain, path: plain.txt }")
+        let soa = "$ORIGIN rpz.test.\n@ SOA localhost. root.localhost. 2 3600 600 86400 300\n"
+        try write("z.rpz", soa + "blocked.example CNAME .\n")
+        try write("plain.txt", "plain.example\n")
+        let first = try loader.load(config)
+        try write("z.rpz", soa)
+        try write("plain.txt", "")
+        let second = try loader.load(config, previous: first)
+        XCTAssertFalse(try list(second, "rpz").keptPrevious)
+        XCTAssertEqual(try list(second, "rpz").parsed.entryTotal, 0)
+        XCTAssertTrue(try list(second, "plain").keptPrevious, "an emptied domains file is kept")
+    }
+
     func testTooManyBadLinesKeepThePreviousEntries() throws {
         let config = try settings("{ name: strict, path: strict.txt, max_bad_lines: 2 }", "{ name: plain, path: plain.txt }")
         try write("strict.txt", "a.example\nb.example\nc.example\nd.example\n")

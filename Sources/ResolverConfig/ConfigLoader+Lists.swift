@@ -34,7 +34,7 @@ extension ConfigLoader {
     /// used by an earlier list is refused at the later one. `maxBadLines` is the top-level
     /// default, which a list may override like the sinkhole.
     static func listSettings(_ node: Node?, root: Node, folder: String, sinkhole: ResolverSettings.Sinkhole,
-                             maxBadLines: Int, _ reader: YAMLReader) throws(ConfigError) -> [ListSettings] {
+                             maxBadLines: Int?, _ reader: YAMLReader) throws(ConfigError) -> [ListSettings] {
         guard let node else {
             throw reader.error(root, "lists", "missing; name at least one list (an empty list `[]` is allowed)")
         }
@@ -55,7 +55,7 @@ extension ConfigLoader {
     /// One `lists` entry; relative paths are taken from the config's `folder`, and the list's
     /// sinkhole and `max_bad_lines` start from the top-level ones.
     static func oneList(_ node: Node, key: String, folder: String, sinkhole base: ResolverSettings.Sinkhole,
-                        maxBadLines defaultMaxBadLines: Int, _ reader: YAMLReader) throws(ConfigError) -> ListSettings {
+                        maxBadLines defaultMaxBadLines: Int?, _ reader: YAMLReader) throws(ConfigError) -> ListSettings {
         let map = try reader.mapping(node, key: key, allowed: [
             "name", "path", "format", "action", "category", "response", "sinkhole", "ede", "reference",
             "active_from", "active_until", "origin", "clients", "max_bad_lines",

@@ -80,7 +80,7 @@ public struct ConfigLoader: Sendable {
         } ?? ResolverSettings.Sinkhole()
         let maxBadLines = try top["max_bad_lines"].map { node throws(ConfigError) in
             try Self.maxBadLines(node, key: "max_bad_lines", reader)
-        } ?? ListSettings.defaultMaxBadLines
+        }
         let lists = try Self.listSettings(top["lists"], root: root, folder: folder, sinkhole: sinkhole,
                                           maxBadLines: maxBadLines, reader)
         let precedence = try top["precedence"].map { node throws(ConfigError) in

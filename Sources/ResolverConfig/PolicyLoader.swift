@@ -40,8 +40,10 @@ public struct PolicyLoader: Sendable {
         let entries = parsed.entryTotal
         let skipped = parsed.problemCount
         if entries == 0 && skipped > 0 { return "no valid entries, \(skipped) skipped lines" }
-        if skipped > list.maxBadLines {
-            return "\(skipped) skipped lines, more than max_bad_lines (\(list.maxBadLines))"
+        let limit = list.badLineLimit(entries: entries)
+        if skipped > limit {
+            let rule = list.maxBadLines == nil ? "the default, 1% of the entries and at least 1000: " : ""
+            return "\(skipped) skipped lines, more than max_bad_lines (\(rule)\(limit))"
         }
         if skipped > entries { return "more skipped lines (\(skipped)) than entries (\(entries))" }
         // An RPZ zone with its SOA and no triggers is an emptied policy, taken as BIND and PowerDNS take it.

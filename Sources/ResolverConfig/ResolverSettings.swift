@@ -143,23 +143,29 @@ public struct ListSettings: Sendable, Equatable {
     /// The client networks this list applies to; nil for every client.
     public var clients: [CIDR]?
     /// Skipped lines a file may have and still be served (`max_bad_lines`); a reload keeps the
-    /// previous entries of a file with more (see `PolicyLoader.fault`).
-    public var maxBadLines: Int
+    /// previous entries of a file with more (see `PolicyLoader.fault`). nil: the default rule,
+    /// `badLineLimit`.
+    public var maxBadLines: Int?
 
-    /// The default of `max_bad_lines`: a national list of millions of lines carries some junk
-    /// (URLs, IP addresses, typos), hundreds rather than thousands; a file with more is a broken
-    /// export or the wrong file, and a list that really has more says so in its config. A count
-    /// rather than a fraction: the junk of a sound list does not grow with its size, and a count
-    /// reads the same in the config as in `check`'s output. A small broken file (an error page:
-    /// a few lines, one of which may look like a name) is caught by the other rule, more skipped
-    /// lines than entries.
+    /// The least number of skipped lines the default rule allows. A national list of millions of
+    /// lines carries some junk (URLs, IP addresses, typos: 0.3% of the lines in the lists
+    /// `scripts/gen-list` imitates, 30,000 in 10 million), so without `max_bad_lines` a file may
+    /// have 1% of its entries in skipped lines, and at least this many; a file with more is a
+    /// broken export or the wrong file. A small broken file (an error page: a few lines, one of
+    /// which may look like a name) is caught by the other rule, more skipped lines than entries.
     public static let defaultMaxBadLines = 1000
+
+    /// The skipped lines a file of `entries` entries may have: `max_bad_lines`, or 1% of the
+    /// entries and at least `defaultMaxBadLines`.
+    public func badLineLimit(entries: Int) -> Int {
+        maxBadLines ?? max(Self.defaultMaxBadLines, entries / 100)
+    }
 
     public init(name: String, path: String, pathAsWritten: String, format: ListFormat, action: ListAction,
                 category: String, configLine: Int, response: BlockResponse = .sinkhole,
                 sinkhole: ResolverSettings.Sinkhole = .init(), ede: UInt16? = 16, reference: String? = nil,
                 schedule: ListSchedule = .always, origin: String? = nil, clients: [CIDR]? = nil,
-                maxBadLines: Int = ListSettings.defaultMaxBadLines) {
+                maxBadLines: Int? = nil) {
         self.name = name
         self.path = path
         self.pathAsWritten = pathAsWritten

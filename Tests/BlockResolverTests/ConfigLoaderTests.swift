@@ -90,7 +90,7 @@ final class ConfigLoaderTests: XCTestCase {
             """)
         XCTAssertEqual(settings.lists.map(\.maxBadLines), [50, 0])
         XCTAssertEqual(try parse("upstreams: [\"192.0.2.1\"]\nlists:\n  - { name: a, path: a.txt }\n").lists[0].maxBadLines,
-                       ListSettings.defaultMaxBadLines)
+                       nil)
         XCTAssertEqual(error("upstreams: [\"192.0.2.1\"]\nlists:\n  - { name: a, path: a.txt, max_bad_lines: -1 }\n"),
                        "config.yml:3: lists[0].max_bad_lines: -1 is out of range (0 to 1000000000)")
         XCTAssertEqual(error("upstreams: [\"192.0.2.1\"]\nmax_bad_lines: many\nlists: []\n"),

@@ -87,6 +87,16 @@ final class PolicyLoaderTests: XCTestCase {
         XCTAssertTrue(try list(second, "plain").keptPrevious, "an emptied domains file is kept")
     }
 
+    /// Without `max_bad_lines`, 1% of the entries may be skipped lines, at least 1000: the junk of
+    /// a 10-million-name national list is no fault.
+    func testTheDefaultBadLineLimitGrowsWithTheList() throws {
+        let list = try settings("{ name: a, path: a.txt }").lists[0]
+        XCTAssertEqual(list.badLineLimit(entries: 5_000), 1000)
+        XCTAssertEqual(list.badLineLimit(entries: 10_000_000), 100_000)
+        let strict = try settings("{ name: a, path: a.txt, max_bad_lines: 7 }").lists[0]
+        XCTAssertEqual(strict.badLineLimit(entries: 10_000_000), 7)
+    }
+
     func testTooManyBadLinesKeepThePreviousEntries() throws {
         let config = try settings("{ name: strict, path: strict.txt, max_bad_lines: 2 }", "{ name: plain, path: plain.txt }")
         try write("strict.txt", "a.example\nb.example\nc.example\nd.example\n")

@@ -50,6 +50,17 @@ struct AnswerChain: Sendable {
             self = .empty
             return
         }
+        let count = ldns_rr_list_rr_count(list)
+        let aliased = (0..<count).contains { index in
+            let type = ldns_rr_get_type(ldns_rr_list_rr(list, index))
+            return type == LDNS_RR_TYPE_CNAME || type == LDNS_RR_TYPE_DNAME
+        }
+        if !aliased {
+            // Most answers: no chain, only the question's own addresses, read without a copy of
+            // any owner name (every upstream reply passes here).
+            self.init(links: [], addresses: Self.ownAddresses(list, question: question))
+            return
+        }
         struct Record {
             let owner: [UInt8]
             let type: ldns_rr_type
@@ -93,6 +104,30 @@ struct AnswerChain: Sendable {
                                      owner: owner))
         }
         self.init(links: links, addresses: addresses)
+    }
+
+    /// The A and AAAA records of `list` owned by `question` (lower-case wire form).
+    private static func ownAddresses(_ list: UnsafeMutablePointer<ldns_rr_list>, question: [UInt8]) -> [Address] {
+        var addresses: [Address] = []
+        for index in 0..<ldns_rr_list_rr_count(list) {
+            guard let record = ldns_rr_list_rr(list, index), ldns_rr_get_class(record) == LDNS_RR_CLASS_IN else { continue }
+            let type = ldns_rr_get_type(record)
+            guard type == LDNS_RR_TYPE_A || type == LDNS_RR_TYPE_AAAA, ldns_rr_rd_count(record) > 0,
+                  let owner = ldns_rr_owner(record), let ownerData = ldns_rdf_data(owner),
+                  ldns_rdf_size(owner) == question.count,
+                  let data = ldns_rr_rdf(record, 0), let bytes = ldns_rdf_data(data),
+                  ldns_rdf_size(data) == (type == LDNS_RR_TYPE_A ? 4 : 16)
+            else { continue }
+            var same = true
+            for position in 0..<question.count where DomainName.lowercase(ownerData[position]) != question[position] {
+                same = false
+                break
+            }
+            if same {
+                addresses.append(Address(bytes: Array(UnsafeBufferPointer(start: bytes, count: ldns_rdf_size(data))), owner: 0))
+            }
+        }
+        return addresses
     }
 
     /// The records kept of an answer when the chain is cut at the name in position `owner` (0:

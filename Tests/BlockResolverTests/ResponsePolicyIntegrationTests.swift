@@ -24,6 +24,10 @@ final class ResponsePolicyIntegrationTests: XCTestCase {
             "hop3.test. 60 IN CNAME end.blocked.test.", "end.blocked.test. 60 IN A 192.0.2.9",
         ]),
         FakeUpstream.entry("www.paypal.com.", "A", records: ["www.paypal.com. 60 IN A 64.4.250.36"]),
+        // A DNAME without the synthesised CNAME: the resolver rewrites the name itself (RFC 6672).
+        FakeUpstream.entry("www.old.test.", "A", records: [
+            "old.test. 60 IN DNAME paypal.com.", "www.paypal.com. 60 IN A 64.4.250.36",
+        ]),
         FakeUpstream.entry("garden.example.", "A", records: ["garden.example. 60 IN A 192.0.2.80"]),
         FakeUpstream.entry("x.shop.test.garden.example.", "A", records: ["x.shop.test.garden.example. 60 IN A 192.0.2.81"]),
         FakeUpstream.entry("plain.test.", "A", records: ["plain.test. 60 IN A 198.51.100.66"]),
@@ -82,6 +86,13 @@ final class ResponsePolicyIntegrationTests: XCTestCase {
         let text = try String(contentsOf: log, encoding: .utf8)
         XCTAssertTrue(text.contains(#""list":"pse","trigger":"cname","matched":"www.paypal.com.""#), text)
         XCTAssertTrue(text.contains(#""list":"later","trigger":"cname","matched":"end.blocked.test.""#), text)
+    }
+
+    func testADNAMESynthesisedNameIsJudged() throws {
+        let resolver = try start(["{ name: pse, path: pse.txt }"], files: ["pse.txt": "paypal.com\n"])
+        let answer = try resolver.dig.query("www.old.test")
+        XCTAssertEqual(answer.answerData, ["0.0.0.0"], answer.description)
+        XCTAssertEqual(answer.ede, "16 (Censored): (pse; list pse matched cname www.paypal.com.)", answer.description)
     }
 
     func testAnAllowListedQueryNameKeepsItsChain() throws {

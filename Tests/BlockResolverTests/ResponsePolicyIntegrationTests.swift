@@ -101,6 +101,9 @@ final class ResponsePolicyIntegrationTests: XCTestCase {
         let answer = try resolver.dig.query("alias.cdn.test")
         XCTAssertEqual(answer.answerData, ["www.paypal.com.", "64.4.250.36"], answer.description)
         XCTAssertNil(answer.ede, answer.description)
+        let explained = try TestTools.run(try TestTools.binary(), ["explain", "--config", resolver.configURL.path,
+                                                                   "alias.cdn.test"])
+        XCTAssertTrue(explained.output.contains("the allow entry lets its answer's chain through"), explained.output)
     }
 
     func testAPolicyCNAMEIsFollowedAndAWildcardTargetExpanded() throws {

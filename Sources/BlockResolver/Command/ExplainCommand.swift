@@ -131,12 +131,15 @@ struct ExplainCommand: ParsableCommand {
         }
         switch verdict {
         case .forward:
+            let limit = QueryPolicyStage.responseLimit(after: decision, policy)
             guard resolve else {
-                print("answer: forwarded to \(settings.upstreams.map(\.description).joined(separator: ", ")); its answer's "
-                      + "CNAME targets and addresses are judged too (--resolve asks the upstream and shows how)")
+                let upstreams = settings.upstreams.map(\.description).joined(separator: ", ")
+                print(limit == 0
+                      ? "answer: forwarded to \(upstreams) and relayed as is: the allow entry lets its answer's chain through"
+                      : "answer: forwarded to \(upstreams); its answer's CNAME targets and addresses are judged too "
+                        + (limit == .max ? "" : "by the lists before this one ") + "(--resolve asks the upstream and shows how)")
                 return
             }
-            let limit = QueryPolicyStage.responseLimit(after: decision, policy)
             try Self.resolveAndJudge(Question(name: wire, type: qtype, class: RecordType.classIN), settings: settings,
                                      policy: policy, active: snapshot.active, client: clientBytes, limit: limit)
         case .drop:

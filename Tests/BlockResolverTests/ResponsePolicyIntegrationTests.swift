@@ -88,6 +88,18 @@ final class ResponsePolicyIntegrationTests: XCTestCase {
         XCTAssertTrue(text.contains(#""list":"later","trigger":"cname","matched":"end.blocked.test.""#), text)
     }
 
+    func testAStaleAnswerIsJudgedToo() throws {
+        let resolver = try start(["{ name: pse, path: pse.txt }"], files: ["pse.txt": "unrelated.example\n"],
+                                 extraConfig: "cache: { serve_stale: true, max_ttl: 1 }")
+        XCTAssertEqual(try resolver.dig.query("alias.cdn.test").answerData.last, "64.4.250.36")
+        upstream.server.stop()
+        try resolver.write("pse.txt", "paypal.com\n")
+        XCTAssertTrue(try resolver.reload().contains("reloaded policy"))
+        Thread.sleep(forTimeInterval: 1.5)  // past the 1 s max_ttl: only a stale answer is left
+        let stale = try resolver.dig.query("alias.cdn.test", "A", ["+time=5"])
+        XCTAssertEqual(stale.answerData, ["0.0.0.0"], "the stale chain judged under the new lists: \(stale)")
+    }
+
     func testADNAMESynthesisedNameIsJudged() throws {
         let resolver = try start(["{ name: pse, path: pse.txt }"], files: ["pse.txt": "paypal.com\n"])
         let answer = try resolver.dig.query("www.old.test")

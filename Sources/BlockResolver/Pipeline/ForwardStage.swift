@@ -52,7 +52,7 @@ final class ForwardStage: Sendable {
             case .success(let reply):
                 return Self.judged(reply.image, awaited) { .answer(awaited.answer(reply.image), .forwarded, by: nil) }
             case .failure(let error):
-                return .finish(Self.failed(awaited, key: key, error: error, logger: logger))
+                return Self.failed(awaited, key: key, error: error, logger: logger)
             }
         })
     }
@@ -131,13 +131,17 @@ final class ForwardStage: Sendable {
         }
     }
 
-    /// What a waiting client gets when every upstream failed: stale or SERVFAIL.
-    private static func failed(_ awaited: AwaitedQuery, key: CacheKey, error: Error, logger: Logger) -> StageResult {
+    /// What a waiting client gets when every upstream failed: stale (judged like any answer) or
+    /// SERVFAIL.
+    private static func failed(_ awaited: AwaitedQuery, key: CacheKey, error: Error,
+                               logger: Logger) -> ResponsePolicyStage.Continuation {
         let common = awaited.snapshot.parts.common
         let name = DomainName.presentation(ofWire: awaited.question.name)
         if awaited.snapshot.settings.cache.serveStale, let entry = awaited.loop.cache.stale(key, now: .now()) {
             logger.debug("serving stale", metadata: ["name": "\(name)"])
-            return .answer(awaited.answer(entry.image, staleTTL: staleTTL, opt: common.staleOPT), .stale, by: nil)
+            return judged(entry.image, awaited) {
+                .answer(awaited.answer(entry.image, staleTTL: staleTTL, opt: common.staleOPT), .stale, by: nil)
+            }
         }
         logger.debug("upstreams failed", metadata: ["name": "\(name)", "error": "\(error)"])
         var servfail = awaited.allocator.buffer(capacity: DNSHeader.size + awaited.question.name.count + 4 + 40)
@@ -147,6 +151,6 @@ final class ForwardStage: Sendable {
                                      opt: awaited.hasEDNS ? common.unreachableOPT : nil,
                                      dnssecOK: awaited.dnssecOK, into: &servfail)
         }
-        return .answer(servfail, .servfail, by: nil)
+        return .finish(.answer(servfail, .servfail, by: nil))
     }
 }

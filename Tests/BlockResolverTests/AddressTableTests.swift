@@ -136,7 +136,9 @@ final class AddressTableTests: XCTestCase {
         XCTAssertTrue(names.answerAddresses.isEmpty)
     }
 
-    func testHundredThousandPrefixesLoadAndBuildQuickly() {
+    /// 100,000 prefixes index into one group per list and are all found. How fast they load is
+    /// measured by `BENCH_IPS=100000 scripts/bench-lists` (BENCHMARKS.md), not asserted here.
+    func testHundredThousandPrefixesLoadAndAreFound() {
         var text = ""
         for index in 0..<100_000 {
             if index % 2 == 0 {
@@ -145,10 +147,8 @@ final class AddressTableTests: XCTestCase {
                 text += "2001:db8:\(String(index >> 16, radix: 16)):\(String(index & 0xFFFF, radix: 16))::/64\n"
             }
         }
-        let started = Date()
         let parsed = ips(text)
         let table = AddressTable(lists: [(parsed, 0)], trigger: .answer)
-        let seconds = Date().timeIntervalSince(started)
         XCTAssertEqual(parsed.addressCount, 100_000)
         XCTAssertEqual(parsed.problemCount, 0)
         XCTAssertEqual(table.count, 100_000)
@@ -157,7 +157,5 @@ final class AddressTableTests: XCTestCase {
         XCTAssertEqual(matches(table, "10.1.134.159"), [])
         XCTAssertEqual(matches(table, "2001:db8:1:869f:ab::1"), ["0.0/64"])
         XCTAssertEqual(matches(table, "2001:db8:1:86a0::1"), [])
-        // Well under a second in a release build; a debug build is several times slower.
-        XCTAssertLessThan(seconds, 5, "\(seconds) s")
     }
 }

@@ -18,6 +18,19 @@ public struct PolicyLoader: Sendable {
         self.problemsKept = problemsKept
     }
 
+    /// Reads the list file of `list` as `run` does (domain and hosts files a chunk at a time, so
+    /// a huge file is never in memory whole), keeping line numbers for reports (`check`,
+    /// `explain`): one reader for both, at the same cost.
+    public static func read(_ list: ListSettings, recordLines: Bool = true,
+                            problemsKept: Int = ParsedList.problemLimit)
+        throws(ListFile.ReadError) -> (parsed: ParsedList, identity: ListFile.Identity) {
+        let reader = list.reader
+        let source = try reader.open(list.path, displayName: list.pathAsWritten)
+        var builder = ListBuilder(fileName: list.pathAsWritten, recordLines: recordLines, problemsKept: problemsKept)
+        try reader.read(source, into: &builder)
+        return (builder.finish(), source.identity)
+    }
+
     /// Parses a list file's bytes in its format; `recordLines` keeps line numbers for reports.
     public static func parse(_ bytes: [UInt8], list: ListSettings, recordLines: Bool = false,
                              problemsKept: Int = ParsedList.problemLimit) -> ParsedList {

@@ -9,9 +9,8 @@ struct ReportLists {
     init(_ settings: ResolverSettings) {
         for list in settings.lists {
             do {
-                let file = try ListFile.read(path: list.path, displayName: list.pathAsWritten)
-                let parsed = PolicyLoader.parse(file.bytes, list: list, recordLines: true)
-                loaded.append(LoadedList(settings: list, parsed: parsed, identity: file.identity, loadSeconds: 0,
+                let (parsed, identity) = try PolicyLoader.read(list)
+                loaded.append(LoadedList(settings: list, parsed: parsed, identity: identity, loadSeconds: 0,
                                          reused: false))
             } catch {
                 failures.append("list \(list.name): cannot read \(error)")

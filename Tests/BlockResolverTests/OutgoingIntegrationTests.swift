@@ -72,6 +72,22 @@ final class OutgoingIntegrationTests: XCTestCase {
         XCTAssertTrue(gauges.contains { $0.contains("\"ipv6\"") && $0.hasSuffix(" 0.0") }, gauges.joined(separator: "\n"))
     }
 
+    /// `check` prints the `outgoing` addresses, and refuses an upstream of a family they lack,
+    /// naming it.
+    func testCheckShowsOutgoingAndNamesAnUpstreamWithoutAnAddressOfItsFamily() throws {
+        let config = folder.appendingPathComponent("c.yml").path
+        try "upstreams: [\"127.0.0.1:5300\"]\noutgoing: [\"127.0.0.2\"]\nlists: []\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let good = try TestTools.run(try TestTools.binary(), ["check", "--config", config])
+        XCTAssertEqual(good.status, 0, good.output)
+        XCTAssertTrue(good.output.contains("outgoing: 127.0.0.2"), good.output)
+        try "upstreams: [\"127.0.0.1:5300\", \"[::1]:5300\"]\noutgoing: [\"127.0.0.2\"]\nlists: []\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let bad = try TestTools.run(try TestTools.binary(), ["check", "--config", config])
+        XCTAssertEqual(bad.status, 1, bad.output)
+        XCTAssertTrue(bad.output.contains("[::1]:5300") && bad.output.contains("names no IPv6 address"), bad.output)
+    }
+
     /// Without `outgoing`, the same UDP upstream sees 127.0.0.1, the address the kernel picks for
     /// the loopback route: the test above is not passing by accident.
     func testWithoutOutgoingTheKernelPicksTheSource() throws {

@@ -73,6 +73,33 @@ extension ConfigLoader {
                            + "name the real upstream resolvers")
     }
 
+    /// `outgoing`: the source addresses of upstream sockets (IP literals, no port; Unbound's
+    /// `outgoing-interface`). When any is named, every upstream needs one of its own family: a
+    /// socket of the other family would go out from the wildcard, which the list was meant to rule out.
+    func outgoingAddresses(_ node: Node?, upstreams: [ResolverSettings.Upstream], fromResolvConf: Bool,
+                           _ reader: YAMLReader) throws(ConfigError) -> [String] {
+        guard let node else { return [] }
+        var addresses: [String] = []
+        for (index, item) in try reader.list(node, key: "outgoing").enumerated() {
+            let key = "outgoing[\(index)]"
+            let text = try reader.string(item, key: key)
+            guard HostPort.ipFamily(text) != nil else {
+                throw reader.error(item, key, "\"\(text)\" is not an IPv4 or IPv6 address (no port, no host name)")
+            }
+            if addresses.contains(text) { throw reader.error(item, key, "\(text) is named twice") }
+            addresses.append(text)
+        }
+        guard !addresses.isEmpty else { return [] }
+        let families = Set(addresses.compactMap(HostPort.ipFamily))
+        if let stranded = upstreams.first(where: { !families.contains($0.address.family) }) {
+            let family = stranded.address.family == .ipv4 ? "IPv4" : "IPv6"
+            let source = fromResolvConf ? " (from \(resolvConfPath))" : ""
+            throw reader.error(node, "outgoing", "upstream \(stranded.address)\(source) is \(family) and outgoing "
+                               + "names no \(family) address to send to it from")
+        }
+        return addresses
+    }
+
     /// `query_timeout_ms`: the budget of a whole query, by default 5 s or `timeout_ms` if longer;
     /// never shorter than one upstream try (`timeout_ms`), or no try could finish.
     static func queryTimeoutMilliseconds(_ node: Node?, timeout: Int, _ reader: YAMLReader) throws(ConfigError)

@@ -23,7 +23,7 @@ public struct ConfigLoader: Sendable {
     static let topLevelKeys: Set<String> = [
         "listen", "upstreams", "timeout_ms", "sinkhole", "lists", "threads", "tcp", "upstream_strategy",
         "query_timeout_ms", "edns_udp_size", "cache", "access", "rate_limit", "metrics", "query_log", "user", "group",
-        "precedence", "max_bad_lines",
+        "precedence", "max_bad_lines", "outgoing",
     ]
 
     /// Loads and validates the config file at `path`.
@@ -55,6 +55,8 @@ public struct ConfigLoader: Sendable {
         let listen = try Self.listenAddresses(top["listen"], reader)
         let (upstreams, fromResolvConf) = try upstreamServers(top["upstreams"], reader)
         try rejectLoops(upstreams, fromResolvConf: fromResolvConf, listen: listen, top, reader)
+        let outgoing = try outgoingAddresses(top["outgoing"], upstreams: upstreams, fromResolvConf: fromResolvConf,
+                                             reader)
         let timeout = try top["timeout_ms"].map { node throws(ConfigError) in
             try reader.integer(node, key: "timeout_ms", range: 10...60_000)
         } ?? 1500
@@ -91,7 +93,7 @@ public struct ConfigLoader: Sendable {
             configPath: path, listen: listen, upstreams: upstreams, upstreamsFromResolvConf: fromResolvConf,
             timeoutMilliseconds: timeout, sinkhole: sinkhole, lists: lists, threads: threads,
             tcpIdleTimeoutMilliseconds: tcp.idle, tcpMaxConnections: tcp.maxConnections, upstreamStrategy: strategy,
-            queryTimeoutMilliseconds: queryTimeout, ednsUDPSize: ednsSize, cache: cache, accessAllow: access,
+            outgoing: outgoing, queryTimeoutMilliseconds: queryTimeout, ednsUDPSize: ednsSize, cache: cache, accessAllow: access,
             rateLimit: rateLimit, metricsListen: metricsListen, queryLogPath: queryLog.path,
             queryLogMode: queryLog.mode, user: account.user, group: account.group, precedence: precedence
         )

@@ -15,6 +15,9 @@ public struct ResolverSettings: Sendable {
     /// TCP connections kept open at most (over the limit, the one idle longest is closed).
     public var tcpMaxConnections: Int = 1000
     public var upstreamStrategy: UpstreamStrategy = .ordered
+    /// `outgoing`: the source addresses (IP literals) upstream sockets bind to; each socket takes
+    /// one of its family at random. Empty: the wildcard, the kernel picks by route.
+    public var outgoing: [String] = []
     /// Deadline for one client query, all upstream tries together.
     public var queryTimeoutMilliseconds: Int = 5000
     /// EDNS UDP size advertised to upstreams and the largest UDP answer sent to clients (RFC 6891,
@@ -35,6 +38,11 @@ public struct ResolverSettings: Sendable {
     public var group: String? = nil
     /// Which list decides when entries of several lists match one query.
     public var precedence: Precedence = .specific
+
+    /// The `outgoing` addresses of `family`.
+    public func outgoing(_ family: HostPort.Family) -> [String] {
+        outgoing.filter { HostPort.ipFamily($0) == family }
+    }
 
     /// How the upstreams are chosen for each query.
     public enum UpstreamStrategy: String, Sendable, CaseIterable {

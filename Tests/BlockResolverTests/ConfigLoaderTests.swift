@@ -50,7 +50,7 @@ final class ConfigLoaderTests: XCTestCase {
 
     func testUnknownKeyIsNamedWithItsLine() {
         XCTAssertEqual(error("lists: []\nupstream: [\"127.0.0.1\"]\n"),
-                       "config.yml:2: upstream: unknown key; expected one of access, cache, edns_udp_size, group, listen, lists, max_bad_lines, metrics, precedence, query_log, query_timeout_ms, rate_limit, sinkhole, tcp, threads, timeout_ms, upstream_strategy, upstreams, user")
+                       "config.yml:2: upstream: unknown key; expected one of access, cache, edns_udp_size, group, listen, lists, max_bad_lines, metrics, outgoing, precedence, query_log, query_timeout_ms, rate_limit, sinkhole, tcp, threads, timeout_ms, upstream_strategy, upstreams, user")
         XCTAssertTrue(error("""
             upstreams: ["192.0.2.1"]
             lists:
@@ -129,5 +129,39 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(error("listen: [\"127.0.0.1:53\"]\nupstreams: [\"127.0.0.1\"]\nlists: []\n"),
                        "config.yml:2: upstreams: 127.0.0.1:53 is this resolver's own listen address: queries would loop; name the real upstream resolvers")
         XCTAssertEqual(error("listen: [\"127.0.0.1:5353\"]\nupstreams: [\"127.0.0.1\"]\nlists: []\n"), "no error")
+    }
+
+    // MARK: outgoing
+
+    /// `outgoing` takes IP literals of both families, in order; absent, the wildcard (none).
+    func testOutgoingAddresses() throws {
+        let both = try parse("""
+            upstreams: ["192.0.2.1", "[2001:db8::53]:53"]
+            outgoing: ["192.0.2.10", "2001:db8::10", "192.0.2.11"]
+            lists: []
+            """)
+        XCTAssertEqual(both.outgoing, ["192.0.2.10", "2001:db8::10", "192.0.2.11"])
+        XCTAssertEqual(both.outgoing(.ipv4), ["192.0.2.10", "192.0.2.11"])
+        XCTAssertEqual(both.outgoing(.ipv6), ["2001:db8::10"])
+        XCTAssertEqual(try parse("upstreams: [\"192.0.2.1\"]\nlists: []").outgoing, [])
+        XCTAssertEqual(try parse("upstreams: [\"192.0.2.1\"]\noutgoing: []\nlists: []").outgoing, [])
+    }
+
+    /// A port, a host name or a repeat is an error naming the entry; an upstream of a family
+    /// `outgoing` has no address of is an error naming the upstream.
+    func testOutgoingErrors() {
+        let base = "upstreams: [\"192.0.2.1\", \"[2001:db8::53]:53\"]\nlists: []\n"
+        let port = error(base + "outgoing: [\"192.0.2.10:53\", \"2001:db8::10\"]")
+        XCTAssertTrue(port.contains("outgoing[0]") && port.contains("not an IPv4 or IPv6 address"), port)
+        let name = error(base + "outgoing: [\"2001:db8::10\", \"eth0\"]")
+        XCTAssertTrue(name.contains("outgoing[1]") && name.contains("\"eth0\""), name)
+        let twice = error(base + "outgoing: [\"192.0.2.10\", \"2001:db8::10\", \"192.0.2.10\"]")
+        XCTAssertTrue(twice.contains("outgoing[2]") && twice.contains("named twice"), twice)
+        let noIPv6 = error(base + "outgoing: [\"192.0.2.10\"]")
+        XCTAssertTrue(noIPv6.contains("[2001:db8::53]:53") && noIPv6.contains("names no IPv6 address"), noIPv6)
+        let noIPv4 = error(base + "outgoing: [\"2001:db8::10\"]")
+        XCTAssertTrue(noIPv4.contains("192.0.2.1:53") && noIPv4.contains("names no IPv4 address"), noIPv4)
+        let notList = error(base + "outgoing: 192.0.2.10")
+        XCTAssertTrue(notList.contains("outgoing"), notList)
     }
 }

@@ -33,6 +33,7 @@ struct CheckCommand: ParsableCommand {
         print("listen: \(settings.listen.map(\.description).joined(separator: ", "))")
         let source = settings.upstreamsFromResolvConf ? " (from /etc/resolv.conf)" : ""
         print("upstreams: \(settings.upstreams.map(\.description).joined(separator: ", "))\(source)")
+        if !settings.outgoing.isEmpty { print("outgoing: \(settings.outgoing.joined(separator: ", "))") }
 
         let lists = ReportLists(settings)
         for failure in lists.failures { print("error: \(failure)") }

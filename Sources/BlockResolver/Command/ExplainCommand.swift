@@ -269,7 +269,8 @@ struct ExplainCommand: ParsableCommand {
             print("answer: forwarded, but the config names no upstream to ask")
             return
         }
-        let reply = try UpstreamAsker(upstream: upstream, timeoutMilliseconds: settings.timeoutMilliseconds).ask(question)
+        let reply = try UpstreamAsker(upstream: upstream, timeoutMilliseconds: settings.timeoutMilliseconds,
+                                      source: settings.outgoing(upstream.address.family).randomElement()).ask(question)
         print("upstream \(upstream) answered:")
         let shown = QueryBuilder.describe(reply.image.wire).split(separator: "\n")
             .filter { !$0.hasPrefix(";; Query time") && !$0.hasPrefix(";; WHEN") && !$0.hasPrefix(";; MSG SIZE")

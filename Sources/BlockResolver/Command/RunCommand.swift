@@ -108,6 +108,9 @@ struct RunCommand: ParsableCommand {
         do {
             server = try await DNSServer.start(settings: settings, pipeline: pipeline, cache: cache, upstreams: upstreams,
                                                group: group, metrics: metrics, queryLog: queryLog, logger: logger)
+            metrics.refreshBeforeExposition { [pools = server.upstreamPools] in
+                for pool in pools { pool.recordSockets() }
+            }
             if let address = settings.metricsListen {
                 metricsServer = try await MetricsServer.start(address: address, metrics: metrics, monitor: pipeline.monitor)
                 logger.info("metrics", metadata: ["address": "http://\(address)/metrics"])

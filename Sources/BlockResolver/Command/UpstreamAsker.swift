@@ -10,6 +10,9 @@ import Glibc
 struct UpstreamAsker {
     let upstream: ResolverSettings.Upstream
     let timeoutMilliseconds: Int
+    /// The `outgoing` address to send from (one of the upstream's family), as the server would;
+    /// nil for the kernel's choice.
+    var source: String? = nil
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -41,6 +44,12 @@ struct UpstreamAsker {
         var timeout = timeval(tv_sec: timeoutMilliseconds / 1000, tv_usec: (timeoutMilliseconds % 1000) * 1000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if let source {
+            let bound = try SocketAddress(ipAddress: source, port: 0).withSockAddr { pointer, length in
+                bind(fd, pointer, socklen_t(length)) == 0
+            }
+            guard bound else { throw Failure(description: "cannot bind to \(source): \(String(cString: strerror(errno)))") }
+        }
         let connected = address.withSockAddr { pointer, length in connect(fd, pointer, socklen_t(length)) == 0 }
         guard connected else { throw Failure(description: "cannot reach \(upstream): \(String(cString: strerror(errno)))") }
         let message = tcp ? [UInt8(query.count >> 8), UInt8(query.count & 0xFF)] + query : query

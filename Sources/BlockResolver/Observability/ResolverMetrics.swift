@@ -63,6 +63,15 @@ final class ResolverMetrics: Sendable {
         return LoopMetrics(loop: index, factory: factory, answerTime: histogram)
     }
 
+    /// The `dns_upstream_sockets` gauges of one loop's upstream UDP sockets, by family.
+    func upstreamSockets(loop index: Int) -> (ipv4: CoreMetrics.Gauge, ipv6: CoreMetrics.Gauge) {
+        let gauge = { (family: String) in
+            CoreMetrics.Gauge(label: "dns_upstream_sockets", dimensions: [("loop", String(index)), ("family", family)],
+                              factory: self.factory)
+        }
+        return (gauge("ipv4"), gauge("ipv6"))
+    }
+
     /// The metrics of one list, made when a policy first names it.
     private struct ListMetrics: Sendable {
         let entries: CoreMetrics.Gauge

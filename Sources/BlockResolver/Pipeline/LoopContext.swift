@@ -31,7 +31,7 @@ final class LoopContext: @unchecked Sendable {
     init(eventLoop: EventLoop, index: Int, cache: AnswerCache, metrics: ResolverMetrics, queryLog: QueryLog?) {
         self.eventLoop = eventLoop
         self.cache = cache
-        self.upstreamSockets = UpstreamSocketPool(eventLoop: eventLoop)
+        self.upstreamSockets = UpstreamSocketPool(eventLoop: eventLoop, gauges: metrics.upstreamSockets(loop: index))
         self.metrics = metrics.loop(index)
         self.queryLog = queryLog
         self.logBuffer = queryLog?.buffer(forLoop: index)
@@ -46,6 +46,7 @@ final class LoopContext: @unchecked Sendable {
 
     /// Takes `pool` on this loop (the reload task publishes one at a time, in order).
     func adopt(_ pool: UpstreamPool) {
+        upstreamSockets.use(outgoing: pool.outgoing)
         eventLoop.execute { [self] in self.upstreams = pool }
     }
 

@@ -27,6 +27,8 @@ final class UpstreamPool: Sendable, AtomicReference {
     let deadline: TimeAmount
     let udpSize: UInt16
     let queries: UpstreamQueryBuilder
+    /// `outgoing`: the source addresses of every upstream socket; empty for the wildcard.
+    let outgoing: [SocketAddress]
     private let turn = ManagedAtomic<Int>(0)
 
     /// How long a down upstream is skipped before live queries try it again.
@@ -41,6 +43,7 @@ final class UpstreamPool: Sendable, AtomicReference {
         let timeoutMilliseconds: Int
         let queryTimeoutMilliseconds: Int
         let ednsUDPSize: Int
+        let outgoing: [String]
 
         init(_ settings: ResolverSettings) {
             upstreams = settings.upstreams
@@ -48,6 +51,7 @@ final class UpstreamPool: Sendable, AtomicReference {
             timeoutMilliseconds = settings.timeoutMilliseconds
             queryTimeoutMilliseconds = settings.queryTimeoutMilliseconds
             ednsUDPSize = settings.ednsUDPSize
+            outgoing = settings.outgoing
         }
     }
 
@@ -70,6 +74,7 @@ final class UpstreamPool: Sendable, AtomicReference {
         deadline = .milliseconds(Int64(settings.queryTimeoutMilliseconds))
         udpSize = UInt16(settings.ednsUDPSize)
         queries = try UpstreamQueryBuilder(udpSize: udpSize)
+        outgoing = try settings.outgoing.map { try SocketAddress(ipAddress: $0, port: 0) }
     }
 
     /// The upstreams in the order this query tries them: by strategy, then down ones last.
@@ -200,9 +205,13 @@ final class UpstreamPool: Sendable, AtomicReference {
         let upstream = target.address
         let promise = eventLoop.makePromise(of: ReplyParser.Reply.self)
         let timer = eventLoop.scheduleTask(in: budget) { promise.fail(UpstreamError.timeout) }
+        let ipv6 = upstream.protocol == .inet6
+        let source = outgoing.isEmpty ? nil : UpstreamSocketPool.source(ipv6: ipv6, outgoing: outgoing)
         let channel: EventLoopFuture<Channel>
         if overTCP {
-            channel = ClientBootstrap(group: eventLoop)
+            var bootstrap = ClientBootstrap(group: eventLoop)
+            if let source { bootstrap = bootstrap.bind(to: source) }
+            channel = bootstrap
                 .connectTimeout(budget)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -219,7 +228,7 @@ final class UpstreamPool: Sendable, AtomicReference {
                     return channel.writeAndFlush(framed).map { channel }
                 }
         } else {
-            channel = DatagramBootstrap(group: eventLoop)
+            let bootstrap = DatagramBootstrap(group: eventLoop)
                 // NIO's default 2048-byte buffer would silently cut larger answers (DNSSEC, big TXT).
                 .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_535))
                 .channelInitializer { channel in
@@ -229,10 +238,13 @@ final class UpstreamPool: Sendable, AtomicReference {
                                 id: id, question: question, upstream: upstream, promise: promise))
                     }
                 }
-                .connect(to: upstream)
-                .flatMap { channel in
-                    channel.writeAndFlush(AddressedEnvelope(remoteAddress: upstream, data: message)).map { channel }
-                }
+            // With an `outgoing` address the socket is bound to it first, then connected.
+            let connected = source.map { source in
+                bootstrap.bind(to: source).flatMap { channel in channel.connect(to: upstream).map { channel } }
+            } ?? bootstrap.connect(to: upstream)
+            channel = connected.flatMap { channel in
+                channel.writeAndFlush(AddressedEnvelope(remoteAddress: upstream, data: message)).map { channel }
+            }
         }
         channel.whenFailure { promise.fail($0) }
         // The promise completes on `eventLoop`, where `completion` belongs.

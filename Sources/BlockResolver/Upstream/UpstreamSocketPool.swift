@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Atomics
+import CoreMetrics
 import NIOCore
 import NIOPosix
 
@@ -9,10 +14,19 @@ import NIOPosix
 /// reply from the upstream's address, on that socket, with that ID and the question asked is
 /// accepted. Sockets are replaced (a new random port) after `maxUses` queries or `maxAge`, so
 /// the set of ports keeps changing. Confined to its event loop, like `LoopContext`.
+///
+/// A socket that cannot be opened (descriptors exhausted, an `outgoing` address not on the host
+/// yet) leaves its slot empty, and the family's empty slots are opened again later: one bind after
+/// `retryFirst`, then one after a wait that doubles up to `retryLongest` while binds keep failing,
+/// so an exhausted process is not made to spend descriptors on a storm of binds. Once one opens,
+/// the next empty slot is opened at once, until the family is full again. A family the kernel does
+/// not have (EAFNOSUPPORT: no IPv6) is not tried again.
 final class UpstreamSocketPool: @unchecked Sendable {
     static let size = 16
     static let maxUses = 5_000
     static let maxAge = TimeAmount.seconds(60)
+    static let retryFirst = TimeAmount.seconds(1)
+    static let retryLongest = TimeAmount.seconds(30)
 
     /// One socket and the queries waiting for a reply on it; used only on the pool's event loop.
     final class Slot: @unchecked Sendable {
@@ -52,28 +66,88 @@ final class UpstreamSocketPool: @unchecked Sendable {
         }
     }
 
-    let eventLoop: EventLoop
-    private var slots: [Bool: [Slot]] = [:]  // keyed by "is IPv6"
+    /// The slots of one address family and the state of reopening its empty ones.
+    final class Family: @unchecked Sendable {
+        let ipv6: Bool
+        var slots: [Slot] = []
+        /// The wait before the next retry of an empty slot.
+        var retryDelay = UpstreamSocketPool.retryFirst
+        var retry: Scheduled<Void>?
+        /// The kernel has no such family (EAFNOSUPPORT): its slots stay empty.
+        var unavailable = false
+        /// Slots with an open socket; read by the metrics endpoint's thread, hence atomic.
+        let usable = ManagedAtomic<Int>(0)
+        let gauge: CoreMetrics.Gauge?
 
-    init(eventLoop: EventLoop) {
+        init(ipv6: Bool, gauge: CoreMetrics.Gauge?) {
+            self.ipv6 = ipv6
+            self.gauge = gauge
+        }
+    }
+
+    let eventLoop: EventLoop
+    private let families: [Bool: Family]  // keyed by "is IPv6"
+    /// The `outgoing` addresses new sockets bind to (the loop's `UpstreamPool` sets them); empty for
+    /// the wildcard.
+    private var outgoing: [SocketAddress] = []
+    private var closed = false
+
+    /// `gauges` record each family's open sockets (`dns_upstream_sockets`) when metrics are read.
+    init(eventLoop: EventLoop, gauges: (ipv4: CoreMetrics.Gauge, ipv6: CoreMetrics.Gauge)? = nil) {
         self.eventLoop = eventLoop
+        families = [false: Family(ipv6: false, gauge: gauges?.ipv4), true: Family(ipv6: true, gauge: gauges?.ipv6)]
+    }
+
+    /// Open sockets of the family, from any thread.
+    func usable(ipv6: Bool) -> Int { families[ipv6]!.usable.load(ordering: .relaxed) }
+
+    /// Records the open sockets of each family in its gauge (called when metrics are read).
+    func recordSockets() {
+        for family in families.values { family.gauge?.record(family.usable.load(ordering: .relaxed)) }
+    }
+
+    /// Takes the `outgoing` addresses of the loop's upstream pool. Sockets already open keep
+    /// their source until they are replaced (`maxUses`, `maxAge`); a family that had no address
+    /// before (so no socket) starts filling.
+    func use(outgoing: [SocketAddress]) {
+        eventLoop.execute {
+            self.outgoing = outgoing
+            for family in self.families.values { self.refill(family) }
+        }
+    }
+
+    /// Where a new socket of the family binds: the wildcard without `outgoing`, else a random
+    /// `outgoing` address of the family; nil when `outgoing` has none of it (the config then has no
+    /// upstream of that family, so none of its sockets is opened).
+    static func source(ipv6: Bool, outgoing: [SocketAddress]) -> SocketAddress? {
+        guard !outgoing.isEmpty else {
+            return try? SocketAddress(ipAddress: ipv6 ? "::" : "0.0.0.0", port: 0)
+        }
+        return outgoing.filter { ($0.protocol == .inet6) == ipv6 }.randomElement()
     }
 
     /// Opens the sockets of both families (IPv6 only where the machine has it).
     func open() -> EventLoopFuture<Void> {
         eventLoop.flatSubmit {
-            let families = [false, true].map { ipv6 -> EventLoopFuture<Void> in
-                let slots = (0..<Self.size).map { _ in Slot() }
-                self.slots[ipv6] = slots
-                let opened = slots.map { self.bind($0, ipv6: ipv6) }
-                return EventLoopFuture.andAllComplete(opened, on: self.eventLoop)
+            let opened = self.families.values.map { family -> EventLoopFuture<Void> in
+                family.slots = (0..<Self.size).map { _ in Slot() }
+                guard Self.source(ipv6: family.ipv6, outgoing: self.outgoing) != nil else {
+                    return self.eventLoop.makeSucceededVoidFuture()
+                }
+                return EventLoopFuture.andAllComplete(family.slots.map { self.bind($0, family) }, on: self.eventLoop)
             }
-            return EventLoopFuture.andAllComplete(families, on: self.eventLoop)
+            return EventLoopFuture.andAllComplete(opened, on: self.eventLoop)
         }
     }
 
-    private func bind(_ slot: Slot, ipv6: Bool) -> EventLoopFuture<Void> {
-        DatagramBootstrap(group: eventLoop)
+    /// Opens a socket for an empty `slot`. A bind may complete at once, and its success then opens
+    /// the next empty slot (`refill`), so a slot that is open or opening by then is left alone.
+    private func bind(_ slot: Slot, _ family: Family) -> EventLoopFuture<Void> {
+        guard slot.channel == nil, !slot.replacing, !closed,
+              let source = Self.source(ipv6: family.ipv6, outgoing: outgoing)
+        else { return eventLoop.makeSucceededVoidFuture() }
+        slot.replacing = true
+        return DatagramBootstrap(group: eventLoop)
             // NIO's default 2048-byte buffer would silently cut larger answers (DNSSEC, big TXT).
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_535))
             .channelInitializer { channel in
@@ -81,14 +155,46 @@ final class UpstreamSocketPool: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(UpstreamPoolHandler(pool: self, slot: slot))
                 }
             }
-            .bind(host: ipv6 ? "::" : "0.0.0.0", port: 0)
+            .bind(to: source)
             .map { channel in
+                slot.replacing = false
+                guard !self.closed else { return channel.close(promise: nil) }
                 slot.channel = channel
                 slot.uses = 0
                 slot.opened = .now()
-                slot.replacing = false
+                family.usable.wrappingIncrement(ordering: .relaxed)
+                family.retryDelay = Self.retryFirst
+                self.refill(family)
             }
-            .recover { _ in slot.replacing = false }  // no IPv6 here, or out of descriptors: the slot stays unused
+            .recover { error in
+                slot.replacing = false
+                if (error as? IOError)?.errnoCode == EAFNOSUPPORT {
+                    family.unavailable = true
+                } else {
+                    self.scheduleRetry(family)
+                }
+            }
+    }
+
+    /// Opens the next empty slot of `family`, if any; its success opens the one after, its failure
+    /// waits (`scheduleRetry`). One bind at a time, never one per empty slot at once.
+    private func refill(_ family: Family) {
+        guard !closed, family.retry == nil,
+              let slot = family.slots.first(where: { $0.channel == nil && !$0.replacing })
+        else { return }
+        _ = bind(slot, family)
+    }
+
+    /// Tries the empty slots of `family` again after the current wait, and doubles the wait for
+    /// the time after (up to `retryLongest`); a success sets it back to `retryFirst`.
+    private func scheduleRetry(_ family: Family) {
+        guard !closed, !family.unavailable, family.retry == nil else { return }
+        let delay = family.retryDelay
+        family.retryDelay = min(Self.retryLongest, delay * 2)
+        family.retry = eventLoop.scheduleTask(in: delay) {
+            family.retry = nil
+            self.refill(family)
+        }
     }
 
     /// Sends `message` (whose first two bytes are replaced by a fresh ID) to `upstream` and calls
@@ -102,7 +208,7 @@ final class UpstreamSocketPool: @unchecked Sendable {
         case .v6: ipv6 = true
         default: ipv6 = false
         }
-        guard let family = slots[ipv6], let slot = Self.readySlot(family), let channel = slot.channel else { return false }
+        guard let slot = Self.readySlot(families[ipv6]!.slots), let channel = slot.channel else { return false }
         var candidate = UInt16.random(in: 0...UInt16.max)
         while slot.pending[candidate] != nil { candidate = UInt16.random(in: 0...UInt16.max) }
         let id = candidate
@@ -139,18 +245,18 @@ final class UpstreamSocketPool: @unchecked Sendable {
         exchange.timer?.cancel()
         exchange.timer = nil
         exchange.completion(result)
-        retireIfDue(slot, ipv6: exchange.ipv6)
+        retireIfDue(slot, families[exchange.ipv6]!)
     }
 
     /// Replaces a socket that has served enough queries or is old, once nothing waits on it.
-    private func retireIfDue(_ slot: Slot, ipv6: Bool) {
+    private func retireIfDue(_ slot: Slot, _ family: Family) {
         guard !slot.replacing, slot.pending.isEmpty, let channel = slot.channel,
               slot.uses >= Self.maxUses || NIODeadline.now() - slot.opened > Self.maxAge
         else { return }
-        slot.replacing = true
         slot.channel = nil
+        family.usable.wrappingDecrement(ordering: .relaxed)
         channel.close(promise: nil)
-        _ = bind(slot, ipv6: ipv6)
+        _ = bind(slot, family)
     }
 
     /// A datagram arrived on `slot`'s socket: complete the query it answers, if any.
@@ -169,11 +275,19 @@ final class UpstreamSocketPool: @unchecked Sendable {
     /// Closes every socket (shutdown).
     func close() {
         eventLoop.execute {
-            for slot in self.slots.values.joined() {
-                slot.channel?.close(promise: nil)
-                slot.channel = nil
-                for exchange in Array(slot.pending.values) {
-                    self.finish(exchange, with: .failure(UpstreamError.closedWithoutAnswer))
+            self.closed = true
+            for family in self.families.values {
+                family.retry?.cancel()
+                family.retry = nil
+                for slot in family.slots {
+                    if let channel = slot.channel {
+                        channel.close(promise: nil)
+                        family.usable.wrappingDecrement(ordering: .relaxed)
+                    }
+                    slot.channel = nil
+                    for exchange in Array(slot.pending.values) {
+                        self.finish(exchange, with: .failure(UpstreamError.closedWithoutAnswer))
+                    }
                 }
             }
         }

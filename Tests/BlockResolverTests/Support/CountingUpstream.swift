@@ -11,6 +11,8 @@ final class CountingUpstream: @unchecked Sendable {
         let name: String
         let dnssecOK: Bool
         let checkingDisabled: Bool
+        /// The address the query came from (IPv4 only; empty for IPv6).
+        var source = ""
     }
 
     /// The OPT record of the replies when set: every query that has an OPT gets one back, with
@@ -68,9 +70,11 @@ final class CountingUpstream: @unchecked Sendable {
             let got = withUnsafeMutablePointer(to: &peer) { pointer in
                 pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, &buffer, buffer.count, 0, $0, &length) }
             }
-            guard got > 12, let (reply, seen) = Self.reply(to: Array(buffer[0..<got]), address: address, ttl: ttl,
-                                                           opt: replyOPT)
+            guard got > 12, let (reply, question) = Self.reply(to: Array(buffer[0..<got]), address: address, ttl: ttl,
+                                                               opt: replyOPT)
             else { continue }
+            var seen = question
+            seen.source = Self.ipv4Source(peer)
             lock.withLock { self.seen.append(seen) }
             if silent { continue }
             let send: @Sendable () -> Void = { [fd, peer, length] in
@@ -86,6 +90,20 @@ final class CountingUpstream: @unchecked Sendable {
                 send()
             }
         }
+    }
+
+    /// The IPv4 address of `peer` as text; empty for any other family.
+    static func ipv4Source(_ peer: sockaddr_storage) -> String {
+        guard peer.ss_family == sa_family_t(AF_INET) else { return "" }
+        var peer = peer
+        var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+        withUnsafePointer(to: &peer) { pointer in
+            pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address in
+                var raw = address.pointee.sin_addr
+                _ = inet_ntop(AF_INET, &raw, &text, socklen_t(text.count))
+            }
+        }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private var isStopped: Bool { lock.withLock { stopped } }

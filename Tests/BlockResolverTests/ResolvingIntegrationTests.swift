@@ -240,6 +240,25 @@ final class ResolvingIntegrationTests: XCTestCase {
         XCTAssertEqual(second.readFramed().map(RawDNS.id), 4)
     }
 
+    /// Connections that each hold a query for an upstream that never answers cannot lock out a
+    /// client of another network (issue 14, point 5): the network holding the most connections
+    /// gives up its oldest.
+    func testConnectionsHeldByPendingQueriesCannotLockOutAnotherNetwork() throws {
+        let upstream = try CountingUpstream(silent: true)
+        let server = try resolver([upstream.port], extra: "tcp: { max_connections: 3, idle_timeout_ms: 60000 }\nquery_timeout_ms: 30000",
+                                  threads: 1, lists: ["{ name: pse, path: pse.txt }"], files: ["pse.txt": "paypal.com\n"])
+        var held: [RawDNS.TCPConnection] = []
+        for index in 0..<3 {
+            let connection = try RawDNS.TCPConnection(port: server.port)
+            connection.sendFramed(RawDNS.query(id: UInt16(10 + index), name: "slow\(index).example"))
+            held.append(connection)
+        }
+        XCTAssertTrue(TestTools.waitUntil { upstream.queries.count >= 3 }, "every held query reached the upstream")
+        let other = try server.dig.query("www.paypal.com", "A", ["+tcp", "-b", "127.0.1.1"])
+        XCTAssertEqual(other.answerData, ["0.0.0.0"], "a client of another /24 is answered: \(other)")
+        XCTAssertTrue(held[0].isClosedByPeer(), "the oldest connection of the network holding them all made room")
+    }
+
     func testBlockingIsDecidedBeforeTheCache() throws {
         let upstream = try CountingUpstream()
         let server = try resolver([upstream.port], threads: 1, lists: [#"{ name: late, path: late.txt }"#],

@@ -12,7 +12,8 @@ public struct ResolverSettings: Sendable {
     /// Event loops (threads) serving queries; defaults to the number of cores.
     public var threads: Int
     public var tcpIdleTimeoutMilliseconds: Int
-    /// TCP connections kept open at most (over the limit, the one idle longest is closed).
+    /// TCP connections kept open at most (over the limit, the one idle longest is closed, else
+    /// the oldest of the client network holding the most: `TCPConnectionRegistry`).
     public var tcpMaxConnections: Int = 1000
     public var upstreamStrategy: UpstreamStrategy = .ordered
     /// `outgoing`: the source addresses (IP literals) upstream sockets bind to; each socket takes

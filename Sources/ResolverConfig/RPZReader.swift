@@ -27,6 +27,10 @@ public struct RPZReader: ListReader {
 
     public func read(_ bytes: [UInt8], into builder: inout ListBuilder) {
         if bytes.isEmpty { return }
+        if let problem = ListEncoding.problem(bytes[...]) {
+            builder.report(line: 1, problem)
+            return
+        }
         var copy = bytes  // fmemopen wants a mutable buffer; it only reads it in "r" mode
         copy.withUnsafeMutableBytes { buffer in
             // fmemopen gives ldns a FILE over the bytes already read (and hashed) by the caller.

@@ -16,10 +16,13 @@ extension ConfigLoader {
         }
         if let value = map["cname"] {
             let text = try reader.string(value, key: key + ".cname")
-            if case .failure(let problem) = DomainName.wireForm(text) {
+            switch DomainName.wireForm(text) {
+            case .failure(let problem):
                 throw reader.error(value, key + ".cname", "\"\(text)\" is not a host name: \(problem)")
+            case .success(let wire):
+                // The presentation form of the wire form: an internationalised name as its A-labels.
+                sinkhole.cname = DomainName.presentation(ofWire: wire)
             }
-            sinkhole.cname = text.hasSuffix(".") ? text : text + "."
             sinkhole.resolvesCNAME = map["ipv4"] == nil && map["ipv6"] == nil
         }
         return sinkhole
@@ -156,9 +159,12 @@ extension ConfigLoader {
         guard let node else { return nil }
         let origin = try reader.string(node, key: key + ".origin")
         if format != .rpz { throw reader.error(node, key + ".origin", "only an RPZ zone (format: rpz) has an origin") }
-        if case .failure(let problem) = DomainName.wireForm(origin) {
+        switch DomainName.wireForm(origin) {
+        case .failure(let problem):
             throw reader.error(node, key + ".origin", "\"\(origin)\" is not a zone name: \(problem)")
+        case .success(let wire):
+            // ldns reads the origin as zone-file text: an internationalised name as its A-labels.
+            return DomainName.presentation(ofWire: wire)
         }
-        return origin
     }
 }

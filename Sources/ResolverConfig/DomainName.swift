@@ -13,6 +13,9 @@ public enum DomainName {
         case labelTooLong(Int)
         case nameTooLong(Int)
         case invalidCharacter(Character)
+        /// A character of an internationalised label that is not a letter, mark or digit.
+        case invalidScalar(Unicode.Scalar)
+        case invalidUTF8
         case root
 
         public var description: String {
@@ -27,15 +30,19 @@ public enum DomainName {
                 if let ascii = c.asciiValue, ascii >= 0x20, ascii < 0x7F { return "invalid character '\(c)'" }
                 let code = c.unicodeScalars.first.map { String($0.value, radix: 16, uppercase: true) } ?? "?"
                 return "invalid byte \\x\(code.count < 2 ? "0" + code : code)"
+            case .invalidScalar(let scalar):
+                return "invalid character U+\(String(scalar.value, radix: 16, uppercase: true)) (not a letter, mark or digit)"
+            case .invalidUTF8: return "bytes that are not UTF-8 text (an internationalised name must be saved as UTF-8)"
             case .root: return "the root name would block everything"
             }
         }
     }
 
-    /// Parses `text` (ASCII bytes of one name, no surrounding white space) into lower-case wire
-    /// form, appending it to `out`. Accepts letters, digits, `-` and `_` in labels, an optional
-    /// trailing dot, and a leading `*.` (which means the same as the name itself, since an entry
-    /// covers everything below it). On failure nothing is appended.
+    /// Parses `text` (the UTF-8 bytes of one name, no surrounding white space) into lower-case
+    /// wire form, appending it to `out`. Accepts letters, digits, `-` and `_` in labels, an
+    /// optional trailing dot, and a leading `*.` (which means the same as the name itself, since
+    /// an entry covers everything below it). A label with non-ASCII letters is stored as the
+    /// A-label a query carries (`bücher` → `xn--bcher-kva`). On failure nothing is appended.
     public static func appendWireForm(of text: ArraySlice<UInt8>, to out: inout [UInt8]) -> Problem? {
         var bytes = text
         if bytes.isEmpty { return .empty }
@@ -46,31 +53,101 @@ public enum DomainName {
         }
         if bytes.last == UInt8(ascii: ".") { bytes = bytes.dropLast() }
         if bytes.isEmpty { return .root }
-        if bytes.count > 253 { return .nameTooLong(bytes.count + 2) }
+        // An internationalised name's A-labels can be longer or shorter than its UTF-8 text:
+        // its length is checked once it is encoded.
+        if bytes.count > 253 && !bytes.contains(where: { $0 >= 0x80 }) { return .nameTooLong(bytes.count + 2) }
         if looksLikeIPv4(bytes) { return .ipAddress }
 
         let start = out.count
         var labelStart = bytes.startIndex
         var index = bytes.startIndex
+        var international = false
         while true {
             let atEnd = index == bytes.endIndex
             if atEnd || bytes[index] == UInt8(ascii: ".") {
                 let length = bytes.distance(from: labelStart, to: index)
                 if length == 0 { out.removeSubrange(start...); return .emptyLabel }
-                if length > 63 { out.removeSubrange(start...); return .labelTooLong(length) }
-                out.append(UInt8(length))
-                for byte in bytes[labelStart..<index] { out.append(lowercase(byte)) }
+                if international {
+                    if let problem = appendALabel(of: bytes[labelStart..<index], to: &out) {
+                        out.removeSubrange(start...)
+                        return problem
+                    }
+                    international = false
+                } else {
+                    if length > 63 { out.removeSubrange(start...); return .labelTooLong(length) }
+                    out.append(UInt8(length))
+                    for byte in bytes[labelStart..<index] { out.append(lowercase(byte)) }
+                }
                 if atEnd { break }
                 labelStart = bytes.index(after: index)
             } else if !isLabelByte(bytes[index]) {
-                let bad = Character(Unicode.Scalar(bytes[index]))
-                out.removeSubrange(start...)
-                return .invalidCharacter(bad)
+                // Checked here, off the path of ASCII names: a UTF-8 label, encoded at its end.
+                if bytes[index] >= 0x80 {
+                    international = true
+                } else {
+                    let bad = Character(Unicode.Scalar(bytes[index]))
+                    out.removeSubrange(start...)
+                    return .invalidCharacter(bad)
+                }
             }
             index = bytes.index(after: index)
         }
         out.append(0)
+        if out.count - start > 255 {
+            let length = out.count - start
+            out.removeSubrange(start...)
+            return .nameTooLong(length)
+        }
         return nil
+    }
+
+    /// Appends the A-label (`xn--` and the Punycode, RFC 3492) of `label`, UTF-8 text with at
+    /// least one non-ASCII byte. The text is lower-cased scalar by scalar first (`Bücher` and
+    /// `bücher` are one name), which covers the Latin, Greek and Cyrillic names lists hold; the
+    /// full mapping of IDNA2008 and UTS 46 (case folding, NFC normalisation, the rules on which
+    /// characters may be mixed) is not done, so a name written in decomposed form (`u` and a
+    /// combining diaeresis) gets a different A-label from its composed form, as it would in a
+    /// client that does not normalise either.
+    static func appendALabel(of label: ArraySlice<UInt8>, to out: inout [UInt8]) -> Problem? {
+        var scalars: [UInt32] = []
+        var iterator = label.makeIterator()
+        var decoder = UTF8()
+        decoding: while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar):
+                for lower in scalar.properties.lowercaseMapping.unicodeScalars {
+                    if lower.isASCII {
+                        if !isLabelByte(UInt8(lower.value)) { return .invalidCharacter(Character(lower)) }
+                    } else if !isLabelScalar(lower) {
+                        return .invalidScalar(lower)
+                    }
+                    scalars.append(lower.value)
+                }
+            case .emptyInput:
+                break decoding
+            case .error:
+                return .invalidUTF8
+            }
+        }
+        // The Kelvin sign lower-cases to `k`: a label that is ASCII once lower-cased is plain.
+        let encoded = scalars.allSatisfy { $0 < 0x80 }
+            ? scalars.map { UInt8($0) } : Array("xn--".utf8) + Punycode.encode(scalars)
+        if encoded.count > 63 { return .labelTooLong(encoded.count) }
+        out.append(UInt8(encoded.count))
+        out.append(contentsOf: encoded)
+        return nil
+    }
+
+    /// Letters, marks and digits: what an internationalised label is made of (not spaces,
+    /// punctuation, symbols or invisible format characters, which a pasted name may carry).
+    static func isLabelScalar(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .lowercaseLetter, .uppercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
+             .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber, .letterNumber, .otherNumber:
+            return true
+        default:
+            return false
+        }
     }
 
     /// Wire form of `text`, or the problem with it.

@@ -1,4 +1,4 @@
-/// A list format of lines of fields (`domains`, `hosts`): `#` comments, blank lines, fields
+/// A list format of lines of fields (`domains`, `hosts`, `ips`): `#` comments, blank lines, fields
 /// split on white space. `ListLines` cuts the bytes into lines, a chunk at a time and without a
 /// `String` per line, so that a list of millions of lines loads in seconds; the format only says
 /// what the fields of one line mean.
@@ -8,8 +8,10 @@ public protocol LineListReader: ListReader {
     /// Reads the fields of one line that holds more than a comment. `line` counts from 1.
     func readLine(_ fields: [ArraySlice<UInt8>], line: Int, into builder: inout ListBuilder)
 
-    /// The arena bytes to reserve for a file of `size` bytes and `newlines` newlines: enough for
-    /// every name it can hold, and no more, since the capacity stays with the parsed list.
+    /// The arena bytes to reserve for a file of `size` bytes and `newlines` line ends: enough for
+    /// every ASCII name it can hold, and no more, since the capacity stays with the parsed list.
+    /// (An internationalised name's A-labels can be longer than its UTF-8 text; the arena of a
+    /// list of many grows.)
     static func arenaCapacity(size: Int, newlines: Int) -> Int
 }
 
@@ -21,9 +23,9 @@ extension LineListReader {
     }
 
     public func read(_ bytes: [UInt8], into builder: inout ListBuilder) {
-        var newlines = 0
-        for byte in bytes where byte == UInt8(ascii: "\n") { newlines += 1 }
-        builder.reserveArena(Self.arenaCapacity(size: bytes.count, newlines: newlines))
+        var lineEnds = ListFile.LineEndCounter()
+        lineEnds.add(bytes[...])
+        builder.reserveArena(Self.arenaCapacity(size: bytes.count, newlines: lineEnds.count))
         var lines = ListLines(reader: self)
         lines.feed(bytes[...], into: &builder)
         lines.finish(into: &builder)

@@ -61,21 +61,21 @@ public struct ListFile: Sendable {
     /// Size of the pieces `scan` and `forEachChunk` read.
     static let chunkSize = 4 << 20
 
-    /// The identity of the file at `path` and its number of newlines, read a chunk at a time
-    /// (the content hash needs every byte; the newlines size the parser's arena exactly).
+    /// The identity of the file at `path` and its number of line ends (`LineEndCounter`), read a
+    /// chunk at a time (the content hash needs every byte; the line ends size the parser's arena).
     public static func scan(path: String, displayName: String? = nil) throws(ReadError) -> (identity: Identity, newlines: Int) {
         var hasher = ChunkHasher()
-        var newlines = 0
+        var lineEnds = LineEndCounter()
         let info = try forEachChunk(path: path, displayName: displayName) { chunk in
             hasher.add(chunk)
-            for byte in chunk where byte == UInt8(ascii: "\n") { newlines += 1 }
+            lineEnds.add(chunk)
         }
         #if canImport(Glibc)
         let modified = info.st_mtim
         #else
         let modified = info.st_mtimespec
         #endif
-        return (Identity(size: hasher.count, modified: modified, contentHash: hasher.finish()), newlines)
+        return (Identity(size: hasher.count, modified: modified, contentHash: hasher.finish()), lineEnds.count)
     }
 
     /// Calls `body` with successive pieces of the file at `path`; returns the file's `stat`.
@@ -139,6 +139,44 @@ public struct ListFile: Sendable {
         var hasher = ChunkHasher()
         hasher.add(bytes[...])
         return hasher.finish()
+    }
+
+    /// The line ends of a file fed a chunk at a time, as `ListLines` cuts it: its LFs, or the CRs
+    /// of a file without any (old Mac files), which are only counted while no LF has been seen.
+    struct LineEndCounter {
+        private var lineFeeds = 0
+        private var carriageReturns = 0
+
+        mutating func add(_ chunk: ArraySlice<UInt8>) {
+            lineFeeds += ListFile.count(of: UInt8(ascii: "\n"), in: chunk)
+            if lineFeeds == 0 { carriageReturns += ListFile.count(of: UInt8(ascii: "\r"), in: chunk) }
+        }
+
+        var count: Int { lineFeeds > 0 ? lineFeeds : carriageReturns }
+    }
+
+    /// The index of the first `byte` in `bytes` at or after `start`: `memchr`, which a list of
+    /// millions of lines searches faster than a loop over the bytes.
+    @inline(__always)
+    static func firstIndex(of byte: UInt8, in bytes: ArraySlice<UInt8>, from start: Int) -> Int? {
+        bytes.withUnsafeBufferPointer { buffer in
+            let offset = start - bytes.startIndex
+            guard offset < buffer.count, let base = buffer.baseAddress,
+                  let found = memchr(base + offset, Int32(byte), buffer.count - offset)
+            else { return nil }
+            return start + (UnsafeRawPointer(found) - UnsafeRawPointer(base + offset))
+        }
+    }
+
+    /// How many times `byte` occurs in `bytes`.
+    static func count(of byte: UInt8, in bytes: ArraySlice<UInt8>) -> Int {
+        var count = 0
+        var index = bytes.startIndex
+        while let found = firstIndex(of: byte, in: bytes, from: index) {
+            count += 1
+            index = found + 1
+        }
+        return count
     }
 
     /// The content hash fed a chunk at a time; chunks (but the last) must be multiples of 8 bytes

@@ -1,27 +1,54 @@
 /// Cuts the bytes of a `LineListReader`'s file into lines as chunks arrive and hands each line's
 /// fields to the reader. A line cut by a chunk boundary waits in `partial` for the rest, so the
 /// result does not depend on how the file was cut.
+///
+/// Lines end in LF (Unix; Windows' CR before it is white space to `fields`), or in CR in an old
+/// Mac file: one whose first chunk holding a line end has CRs and no LF (a CR-only file would
+/// otherwise be one long line). One line-end byte per file keeps the search a `memchr`. A file whose first bytes are UTF-16
+/// is refused whole, with one problem (`ListEncoding`).
 struct ListLines<Reader: LineListReader> {
     let reader: Reader
     private var lineNumber = 0
     private var partial: [UInt8] = []
+    private var lineEnd = UInt8(ascii: "\n")
+    /// Set by the first chunk with a CR or an LF, which decides `lineEnd`.
+    private var lineEndKnown = false
+    private var started = false
+    private var refused = false
 
     init(reader: Reader) {
         self.reader = reader
     }
 
     mutating func feed(_ chunk: ArraySlice<UInt8>, into builder: inout ListBuilder) {
+        if !started {
+            started = true
+            // The first chunk is 4 MiB (or the whole file): enough to see how it is written.
+            if let problem = ListEncoding.problem(chunk) {
+                refused = true
+                builder.report(line: 1, problem)
+            }
+        }
+        if refused { return }
+        if !lineEndKnown {
+            if ListFile.firstIndex(of: UInt8(ascii: "\n"), in: chunk, from: chunk.startIndex) != nil {
+                lineEndKnown = true
+            } else if ListFile.firstIndex(of: UInt8(ascii: "\r"), in: chunk, from: chunk.startIndex) != nil {
+                lineEndKnown = true
+                lineEnd = UInt8(ascii: "\r")
+            }
+        }
         var start = chunk.startIndex
-        while let newline = chunk[start...].firstIndex(of: UInt8(ascii: "\n")) {
+        while let end = ListFile.firstIndex(of: lineEnd, in: chunk, from: start) {
             if partial.isEmpty {
-                line(chunk[start..<newline], into: &builder)
+                line(chunk[start..<end], into: &builder)
             } else {
-                partial.append(contentsOf: chunk[start..<newline])
+                partial.append(contentsOf: chunk[start..<end])
                 let whole = partial
                 partial.removeAll(keepingCapacity: true)
                 line(whole[...], into: &builder)
             }
-            start = newline + 1
+            start = end + 1
         }
         partial.append(contentsOf: chunk[start...])
     }

@@ -27,6 +27,10 @@ public struct RPZReader: ListReader {
 
     public func read(_ bytes: [UInt8], into builder: inout ListBuilder) {
         if bytes.isEmpty { return }
+        if let problem = ListEncoding.problem(bytes[...]) {
+            builder.report(line: 1, problem)
+            return
+        }
         var copy = bytes  // fmemopen wants a mutable buffer; it only reads it in "r" mode
         copy.withUnsafeMutableBytes { buffer in
             // fmemopen gives ldns a FILE over the bytes already read (and hashed) by the caller.
@@ -60,6 +64,14 @@ public struct RPZReader: ListReader {
             let before = Int(line)
             let status = ldns_rr_new_frm_fp_l(&record, file, &ttl, &originRDF, &previous, &line)
             let recordLine = lines.firstContentLine(after: before)
+            // A `(` never closed makes ldns read the rest of the file as one record, which it
+            // refuses or (a TXT record takes any words) accepts. Only the record that reached the
+            // end of the file can be one: the bytes are scanned once at most.
+            if feof(file) != 0, let opened = lines.unclosedParenthesis() {
+                if let record { ldns_rr_free(record) }
+                builder.report(line: opened, "a '(' that is never closed: the records from here to the end of the file are not read")
+                continue
+            }
             switch status {
             case LDNS_STATUS_OK:
                 guard let record else { continue }

@@ -81,6 +81,31 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(empty.output.contains("warning: list ok (ok.txt): no entries"), empty.output)
     }
 
+    /// A CR-only list is read line by line; a UTF-16 one is refused with its reason, once.
+    func testCheckReadsACROnlyListAndRefusesAUTF16One() throws {
+        try write("c.yml", """
+            upstreams: ["127.0.0.1:5300"]
+            lists:
+              - { name: mac, path: mac.txt }
+              - { name: wide, path: wide.txt }
+            """)
+        try Data("a.example\rbad..name\rbücher.example\r".utf8).write(to: folder.appendingPathComponent("mac.txt"))
+        var wide: [UInt8] = [0xFF, 0xFE]
+        for unit in "a.example\r\nb.example\r\n".utf16 { wide += [UInt8(unit & 0xFF), UInt8(unit >> 8)] }
+        try Data(wide).write(to: folder.appendingPathComponent("wide.txt"))
+        let result = try run(["check", "--config", folder.appendingPathComponent("c.yml").path])
+        XCTAssertEqual(result.status, 1, result.output)
+        XCTAssertTrue(result.output.contains("list mac (domains, block): 2 entries, 1 skipped lines"), result.output)
+        XCTAssertTrue(result.output.contains("mac.txt:2: empty label"), result.output)
+        XCTAssertTrue(result.output.contains(
+            "wide.txt:1: the file is UTF-16 text (a byte-order mark FF FE, little-endian), not read; save it as UTF-8"),
+            result.output)
+        XCTAssertTrue(result.output.contains("error: list wide (wide.txt): no valid entries, 1 skipped lines"), result.output)
+
+        let explain = try run(["explain", "--config", folder.appendingPathComponent("c.yml").path, "www.Bücher.example"])
+        XCTAssertTrue(explain.output.contains("entry xn--bcher-kva.example. in list mac"), explain.output)
+    }
+
     func testCheckExitsOneOnMissingListFile() throws {
         try write("c.yml", "upstreams: [\"192.0.2.1\"]\nlists:\n  - { name: a, path: nowhere.txt }\n")
         let result = try run(["check", "--config", folder.appendingPathComponent("c.yml").path])

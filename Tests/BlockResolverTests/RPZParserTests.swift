@@ -211,4 +211,34 @@ final class RPZParserTests: XCTestCase {
         XCTAssertEqual(list.problems.map(\.description),
                        ["z:9: e.rpz.test. already has local data from line 3; this action is skipped"])
     }
+
+    /// ldns reads a record with an unclosed `(` to the end of the file: the problem names the
+    /// line it started on, and the records before it are kept.
+    func testUnclosedParenthesisNamesTheLineItOpened() {
+        let list = zone("""
+            a CNAME .
+            ; a comment with a ( is not one
+            b TXT "a ( in quotes" ; nor this (
+            c TXT ( "one"
+                "two"
+
+            d CNAME .
+            e CNAME .
+            """)
+        XCTAssertEqual(entries(list), ["a. nxdomain", "b. local-data"])
+        XCTAssertEqual(list.problems.map(\.description),
+                       ["z:6: a '(' that is never closed: the records from here to the end of the file are not read"])
+        // A record that ldns refuses at the end of the file instead (a CNAME of many words).
+        let refused = zone("a CNAME .\nb CNAME (\n  x.example.\nc CNAME .\n")
+        XCTAssertEqual(entries(refused), ["a. nxdomain"])
+        XCTAssertEqual(refused.problems.map(\.description),
+                       ["z:4: a '(' that is never closed: the records from here to the end of the file are not read"])
+    }
+
+    /// A closed `(` spans lines as usual.
+    func testClosedParenthesisIsNotReported() {
+        let list = zone("c TXT ( \"one\"\n  \"two\" )\nd CNAME .\n")
+        XCTAssertEqual(list.problemCount, 0, "\(list.problems)")
+        XCTAssertEqual(entries(list), ["c. local-data", "d. nxdomain"])
+    }
 }

@@ -15,6 +15,13 @@ struct ListLines<Reader: LineListReader> {
     private var lineEndKnown = false
     private var started = false
     private var refused = false
+    /// The line being read is longer than `maxLineBytes`: its bytes are dropped up to its end.
+    private var overlong = false
+
+    /// No list line is longer: a hosts line with dozens of names is a few kilobytes. A file with
+    /// a longer one (a binary file, a gigabyte of NUL bytes without a line end) is not held
+    /// whole in memory for one line: the line is skipped as one problem.
+    static var maxLineBytes: Int { 65_536 }
 
     init(reader: Reader) {
         self.reader = reader
@@ -40,7 +47,10 @@ struct ListLines<Reader: LineListReader> {
         }
         var start = chunk.startIndex
         while let end = ListFile.firstIndex(of: lineEnd, in: chunk, from: start) {
-            if partial.isEmpty {
+            if overlong {
+                overlong = false
+                skipOverlong(into: &builder)
+            } else if partial.isEmpty {
                 line(chunk[start..<end], into: &builder)
             } else {
                 partial.append(contentsOf: chunk[start..<end])
@@ -50,12 +60,26 @@ struct ListLines<Reader: LineListReader> {
             }
             start = end + 1
         }
+        if overlong { return }
         partial.append(contentsOf: chunk[start...])
+        if partial.count > Self.maxLineBytes {
+            overlong = true
+            partial = []
+        }
+    }
+
+    /// Counts and reports a line longer than `maxLineBytes`, whose bytes were not kept.
+    private mutating func skipOverlong(into builder: inout ListBuilder) {
+        lineNumber += 1
+        builder.report(line: lineNumber, "a line of more than \(Self.maxLineBytes) bytes, which no list entry needs; skipped")
     }
 
     /// Reads the last line when the file does not end in a newline.
     mutating func finish(into builder: inout ListBuilder) {
-        if !partial.isEmpty {
+        if overlong {
+            overlong = false
+            skipOverlong(into: &builder)
+        } else if !partial.isEmpty {
             let last = partial
             partial = []
             line(last[...], into: &builder)
@@ -63,6 +87,10 @@ struct ListLines<Reader: LineListReader> {
     }
 
     private mutating func line(_ text: ArraySlice<UInt8>, into builder: inout ListBuilder) {
+        if text.count > Self.maxLineBytes {
+            skipOverlong(into: &builder)
+            return
+        }
         lineNumber += 1
         var content = text
         // A UTF-8 byte-order mark (files saved by some Windows editors) is not part of line 1.

@@ -47,6 +47,27 @@ final class ListEncodingTests: XCTestCase {
         XCTAssertEqual(mixed.lines, [1, 2])
     }
 
+    /// A line longer than any entry (a gigabyte of NUL bytes has no line end) is one problem,
+    /// and its bytes are not held, however the chunks cut it.
+    func testAnOverlongLineIsOneProblemWhereverTheChunksAreCut() {
+        let long = [UInt8](repeating: 0, count: 200_000)
+        let text = Array("a.example\n".utf8) + long + Array("\nb.example\n".utf8) + long
+        for chunk in [1 << 12, 65_536, 1 << 20] {
+            var builder = ListBuilder(fileName: "z", recordLines: true)
+            var lines = ListLines(reader: DomainsReader())
+            var start = 0
+            while start < text.count {
+                lines.feed(text[start..<min(start + chunk, text.count)], into: &builder)
+                start += chunk
+            }
+            lines.finish(into: &builder)
+            let list = builder.finish()
+            XCTAssertEqual(names(list), ["a.example.", "b.example."], "chunks of \(chunk)")
+            XCTAssertEqual(list.problems.map(\.line), [2, 4], "chunks of \(chunk)")
+            XCTAssertEqual(list.problems.first?.reason, "a line of more than 65536 bytes, which no list entry needs; skipped")
+        }
+    }
+
     func testScanCountsTheLineEndsOfEachStyle() throws {
         let folder = try TestTools.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -1,9 +1,10 @@
 # shellcheck shell=bash
-# Shared by scripts/bench, scripts/bench-lists and scripts/bench-reload; `source` it after cd to
-# the repo root.
+# Shared by scripts/bench, scripts/bench-lists, scripts/bench-reload, scripts/bench-profile and
+# scripts/soak; `source` it after cd to the repo root.
 # Provides: bench_die, bench_log, bench_build, bench_free_port, bench_start (records PIDs),
 # bench_stop, bench_mem, bench_wait_log, bench_list (cached gen-list output),
-# bench_unbound_zones (the same list as cached unbound local-zone lines), and an EXIT trap
+# bench_unbound_zones (the same list as cached unbound local-zone lines),
+# bench_unbound_upstream (an authoritative-only unbound for one zone), and an EXIT trap
 # that stops every process started through bench_start (by PID, never by name).
 
 BENCH_TOOL="scripts/lib/benchtool.py"
@@ -202,6 +203,43 @@ bench_unbound_zones() {
         mv "$cached.count.tmp" "$cached.count"
     fi
     echo "$cached $(cat "$cached.count")"
+}
+
+# bench_unbound_upstream PID_VAR PORT_VAR ZONE ADDRESS: starts an authoritative-only unbound on
+# 127.0.0.1 (config in the work folder, 1 thread, no remote control): every name below ZONE gets
+# one A record ADDRESS with TTL 3600 (a redirect zone), everything else REFUSED. Waits (10 s at
+# most) until it answers ZONE.
+bench_unbound_upstream() {
+    local __pid_var="$1" __port_var="$2" zone="$3" address="$4" __port __started
+    __port="$(bench_free_port)"
+    cat >"$BENCH_WORK/upstream.conf" <<EOF
+server:
+    interface: 127.0.0.1
+    port: $__port
+    do-daemonize: no
+    use-syslog: no
+    logfile: ""
+    verbosity: 0
+    chroot: ""
+    username: ""
+    directory: "$BENCH_WORK"
+    pidfile: ""
+    num-threads: 1
+    do-ip6: no
+    access-control: 127.0.0.0/8 allow
+    module-config: "iterator"
+    local-zone: "." refuse
+    local-zone: "$zone." redirect
+    local-data: "$zone. 3600 IN A $address"
+remote-control:
+    control-enable: no
+EOF
+    bench_start __started "$BENCH_WORK/upstream.log" unbound -d -c "$BENCH_WORK/upstream.conf"
+    python3 "$BENCH_TOOL" wait-answer --port "$__port" --name "$zone" --expect "a:$address" \
+            --timeout 10 >"$BENCH_WORK/upstream-ready.json" ||
+        { cat "$BENCH_WORK/upstream-ready.json" "$BENCH_WORK/upstream.log" >&2; bench_die "unbound did not answer on port $__port"; }
+    printf -v "$__pid_var" '%s' "$__started"
+    printf -v "$__port_var" '%s' "$__port"
 }
 
 # bench_json FILE KEY: one value from a flat JSON object (empty when absent or null).

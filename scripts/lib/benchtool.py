@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Measuring helpers for scripts/bench, scripts/bench-lists and scripts/bench-reload (standard
-library only).
+"""Measuring helpers for scripts/bench, scripts/bench-lists, scripts/bench-reload and scripts/soak
+(standard library only).
 
 Subcommands:
   unbound-zones LIST OUT     valid, lower-cased, de-duplicated names of LIST as unbound
@@ -14,6 +14,9 @@ Subcommands:
   sample-rss ...             sample the RSS of a PID until killed or a duration ends
   probe ...                  paced UDP probe: alternate a blocked and an allowed name, record
                              every send and receive, check every answer
+  soak-monitor ...            every few seconds: RSS and open descriptors of a PID, and one
+                             checked query each for a blocked and an allowed name; the RSS
+                             slope (least squares) after a warm-up
   dnsperf-stats FILE         dnsperf's summary as JSON; with -v output in FILE also the
                              latency percentiles of the answered queries
   mix-queries ...            a dnsperf query file mixing cached, blocked and fresh names
@@ -530,6 +533,145 @@ def command_probe(arguments):
     return 0
 
 
+# ---------------------------------------------------------------- soak-monitor
+
+
+def count_fds(pid):
+    """Open file descriptors of PID (entries of /proc/PID/fd), or None when it is gone."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def ask(server, port, name, timeout, tries):
+    """One checked query as dig would ask it: up to `tries` sends, `timeout` s each. Returns
+    (rcode, addresses), or None when no matching answer came."""
+    sock = udp_socket(server)
+    try:
+        sock.connect((server, port))
+        for _ in range(tries):
+            query_id = random.randrange(65536)
+            try:
+                sock.send(build_query(query_id, name))
+            except (ConnectionRefusedError, BlockingIOError):
+                pass
+            deadline = time.monotonic() + timeout
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                readable, _, _ = select.select([sock], [], [], left)
+                if not readable:
+                    continue
+                for packet in drain(sock):
+                    try:
+                        answer_id, rcode, question, addresses = parse_response(packet)
+                    except (ValueError, struct.error, IndexError):
+                        continue
+                    if answer_id == query_id and question == name:
+                        return rcode, addresses
+    finally:
+        sock.close()
+    return None
+
+
+def least_squares_slope(points):
+    """Slope of the least-squares line through [(x, y)], or None with fewer than 2 points."""
+    if len(points) < 2:
+        return None
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    if spread == 0:
+        return None
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+
+
+def command_soak_monitor(arguments):
+    """Samples at --offset, --offset + --interval, ... s until --duration (or SIGTERM, or the
+    process exits): VmRSS and the open descriptors of --pid, then one query for the blocked
+    and one for the allowed name, each checked (3 tries of 2 s, as dig; no answer counts as
+    lost). Slots missed while a probe waited are skipped, not caught up. Writes a CSV row per
+    sample and a JSON summary: RSS and descriptors at the first sample and over the samples at
+    or after --warmup s, and the least-squares RSS slope over those in KiB/min."""
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(True))
+    probes = [("blocked", arguments.blocked.lower().rstrip("."), arguments.expect_blocked),
+              ("allowed", arguments.allowed.lower().rstrip("."), arguments.expect_allowed)]
+    start = time.monotonic()
+    rows = []
+    wrong, lost, examples, error = 0, 0, [], None
+    slot = 0
+    out = open(arguments.csv, "w", newline="")
+    writer = csv.writer(out)
+    writer.writerow(["t_s", "rss_kib", "fds", "blocked", "blocked_ok", "allowed", "allowed_ok"])
+    while not stop:
+        due = arguments.offset + slot * arguments.interval
+        if due > arguments.duration:
+            break
+        while not stop and time.monotonic() - start < due:
+            time.sleep(min(0.5, max(0.0, due - (time.monotonic() - start))))
+        if stop:
+            break
+        elapsed = time.monotonic() - start
+        memory = read_memory(arguments.pid)
+        fds = count_fds(arguments.pid)
+        if memory is None or fds is None:
+            error = f"process {arguments.pid} exited at {elapsed:.1f} s"
+            break
+        row = [round(elapsed, 3), memory[0], fds]
+        for kind, name, expect in probes:
+            answer = ask(arguments.server, arguments.port, name, 2.0, 3)
+            if answer is None:
+                lost += 1
+                row += ["LOST", 0]
+                if len(examples) < 5:
+                    examples.append({"t_s": row[0], "name": name, "expected": expect, "got": "no answer"})
+                continue
+            ok = matches(expect, *answer)
+            row += [answer_text(*answer), int(ok)]
+            if not ok:
+                wrong += 1
+                if len(examples) < 5:
+                    examples.append({"t_s": row[0], "name": name, "expected": expect,
+                                     "got": answer_text(*answer)})
+        rows.append(row)
+        writer.writerow(row)
+        out.flush()
+        # The next slot after now: a slow probe skips slots rather than bunching them.
+        slot = max(slot + 1, int((time.monotonic() - start - arguments.offset) // arguments.interval) + 1)
+    out.close()
+
+    measured = [row for row in rows if row[0] >= arguments.warmup]
+    slope = least_squares_slope([(row[0] / 60.0, row[1]) for row in measured])
+    summary = {
+        "samples": len(rows),
+        "measured_samples": len(measured),
+        "warmup_s": arguments.warmup,
+        "probes": 2 * len(rows),
+        "probe_wrong": wrong,
+        "probe_lost": lost,
+        "examples": examples,
+        "error": error,
+        "rss_first_kib": rows[0][1] if rows else None,
+        "fds_first": rows[0][2] if rows else None,
+        "rss_start_kib": measured[0][1] if measured else None,
+        "rss_end_kib": measured[-1][1] if measured else None,
+        "rss_max_kib": max(row[1] for row in measured) if measured else None,
+        "rss_slope_kib_per_min": round(slope, 1) if slope is not None else None,
+        "fds_start": measured[0][2] if measured else None,
+        "fds_end": measured[-1][2] if measured else None,
+        "fds_max": max(row[2] for row in measured) if measured else None,
+        "measured_from_s": measured[0][0] if measured else None,
+        "measured_to_s": measured[-1][0] if measured else None,
+    }
+    with open(arguments.out, "w") as handle:
+        json.dump(summary, handle, indent=1)
+    return 1 if error else 0
+
+
 # ---------------------------------------------------------------- dnsperf
 
 
@@ -705,6 +847,22 @@ def main():
     sub.add_argument("--out", required=True)
     sub.add_argument("--csv")
     sub.set_defaults(run=command_probe)
+
+    sub = commands.add_parser("soak-monitor")
+    sub.add_argument("--server", default="127.0.0.1")
+    sub.add_argument("--port", type=int, required=True)
+    sub.add_argument("--pid", type=int, required=True)
+    sub.add_argument("--blocked", required=True)
+    sub.add_argument("--allowed", required=True)
+    sub.add_argument("--expect-blocked", default="a:0.0.0.0")
+    sub.add_argument("--expect-allowed", required=True)
+    sub.add_argument("--duration", type=float, required=True, help="seconds; no sample after it")
+    sub.add_argument("--interval", type=float, default=10.0)
+    sub.add_argument("--offset", type=float, default=5.0, help="seconds to the first sample")
+    sub.add_argument("--warmup", type=float, required=True, help="samples before this are not measured")
+    sub.add_argument("--out", required=True)
+    sub.add_argument("--csv", required=True)
+    sub.set_defaults(run=command_soak_monitor)
 
     sub = commands.add_parser("dnsperf-stats")
     sub.add_argument("file")

@@ -12,6 +12,13 @@ public struct ListFile: Sendable {
         public let modified: timespec
         public let contentHash: UInt64
 
+        /// For lists that are not files (the fuzzing build compiles lists made in memory).
+        public init(size: Int, modified: timespec, contentHash: UInt64) {
+            self.size = size
+            self.modified = modified
+            self.contentHash = contentHash
+        }
+
         public static func == (lhs: Identity, rhs: Identity) -> Bool {
             lhs.size == rhs.size && lhs.modified.tv_sec == rhs.modified.tv_sec
                 && lhs.modified.tv_nsec == rhs.modified.tv_nsec && lhs.contentHash == rhs.contentHash

@@ -2,8 +2,7 @@ import ArgumentParser
 import ResolverConfig
 
 /// `block-resolver`: a DNS resolver that answers names on government block lists with a sinkhole
-/// and forwards everything else.
-@main
+/// and forwards everything else. The process entry point (`@main`) is in `Main.swift`.
 struct BlockResolverCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "block-resolver",

@@ -1,3 +1,4 @@
+import CLdns
 import NIOCore
 import ResolverConfig
 import XCTest
@@ -90,5 +91,41 @@ final class MessageLayoutTests: XCTestCase {
         let bytes = try relay(upstream, clientEDNS: false)
         XCTAssertEqual(Array(bytes[10..<12]), [0, 1], "the additional A record stays, the OPT goes")
         XCTAssertFalse(QueryBuilder.describe(bytes).contains("EDNS"))
+    }
+}
+
+/// Upstream replies found by the `reply` fuzz target (issue 14) whose patched image ldns could
+/// not read: ldns and the layout walker disagreed on where a record ends, or a compression
+/// pointer aimed past the image's end or into a TTL. Such replies are now written anew.
+final class FuzzFoundReplyTests: XCTestCase {
+    static let replies = [
+        "QkKBgAABAAEAAAABA3d3fAdleGEhcGxlAAARDAHANAEAAAEAAAEsAATAAAJdAAApBNAAAAAAAAA=",
+        "QkKBgAABAAIAAAAAA3eNgwdteGFtenRlAAABAAHADAAFAAEAAAEsABABYQRzdCFyB2VPQVNheGUKAWEEc1NPQQQAAAAAAAAAAFNPQQEAAAEsAAQAU09B",
+        "QkKBAAABAAMAAAAAA3d3dwdFeGEAACwAAAABAAEHZXhhbXBsZQAAJwABAAAhAAAAAAAAAP///wEsAA8FbG9jV2QHZXhhAAAAAQHADAAFAAEAAAEsABAAO3MAAAAAAAAAAAAAAAB3BWxvY2FsB2WIp21wbGEA",
+        "QkKBgAABAAIAAAAAA3d3dwdleGFtcGxlAAABAAEHZXhhbXBsZQAAJwABAAABAAAAA3d3dwdleGFtcGxlAAAFAAEAAAEsABMDd3d3BWwBAAIAAAAAA21wbGUAAAEAAQdleAEAAAEsABMDd3d3BWwFAGFsB2V4YW1wbGUA",
+    ]
+
+    func testEveryAnswerMadeFromThemIsAMessageLdnsReads() throws {
+        for text in Self.replies {
+            let bytes = try XCTUnwrap(Data(base64Encoded: text)).map { $0 }
+            let packet = try bytes.withUnsafeBytes { try LdnsPacket(wire: $0) }
+            let asked = try XCTUnwrap(packet.question)
+            let owner = try XCTUnwrap(ldns_rr_owner(asked))
+            let name = Array(UnsafeBufferPointer(start: ldns_rdf_data(owner), count: ldns_rdf_size(owner)))
+            let question = Question(name: name, type: UInt16(ldns_rr_get_type(asked).rawValue),
+                                    class: UInt16(ldns_rr_get_class(asked).rawValue))
+            guard let reply = bytes.withUnsafeBytes({ ReplyParser.check($0, id: ldns_pkt_id(packet.pointer), question: question) })
+            else { continue }  // refused: as good as SERVFAIL
+            let spelled = name.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 }
+            let opt = OPTTemplate(try LdnsRecord.opt(udpSize: 1232, ede: nil))
+            for withOPT in [false, true] {
+                let answer = spelled.withUnsafeBufferPointer { spelling in
+                    reply.image.answer(id: 0x1234, question: spelling, ttlCap: 3600, elapsed: 7,
+                                       opt: withOPT ? opt : nil, dnssecOK: withOPT, allocator: ByteBufferAllocator())
+                }
+                let wire = Array(answer.readableBytesView)
+                XCTAssertNoThrow(try wire.withUnsafeBytes { try LdnsPacket(wire: $0) }, "\(text), OPT \(withOPT)")
+            }
+        }
     }
 }

@@ -37,13 +37,57 @@ struct ReplyImage: Sendable {
                 wire[10] = UInt8(additional >> 8)
                 wire[11] = UInt8(additional & 0xFF)
             }
-            self.init(wire: wire, ttlOffsets: layout.ttlOffsets, chain: chain)
-            return
+            // ldns reads a record's data by its type, the walker by its declared length, and ldns
+            // follows compression pointers forward (into the OPT record that is cut off, say):
+            // where the two disagree, the patched bytes are not what ldns accepted. Found by the
+            // `reply` fuzz target; such a reply is written anew instead.
+            if Self.parsesAsSent(wire, ttlOffsets: layout.ttlOffsets, packet: packet) {
+                self.init(wire: wire, ttlOffsets: layout.ttlOffsets, chain: chain)
+                return
+            }
         }
         guard let wire = Self.rebuilt(packet), let layout = wire.withUnsafeBytes({ MessageLayout($0) }),
-              layout.questionIsPlain, layout.opts.isEmpty
+              layout.questionIsPlain, layout.opts.isEmpty,
+              Self.parsesAsSent(wire, ttlOffsets: layout.ttlOffsets, packet: packet)
         else { return nil }
         self.init(wire: wire, ttlOffsets: layout.ttlOffsets, chain: chain)
+    }
+
+    /// Whether `wire`, patched as it is sent, is a message ldns reads with the records `packet`
+    /// has (the OPT aside): alone, as to a client without EDNS (a compression pointer past its
+    /// end fails here), and with its ID and every TTL at `ttlOffsets` overwritten and an OPT
+    /// record after it, as to one with EDNS. The bytes written are all 0xFF, which cannot start
+    /// a name, so a compression pointer aimed into a patched field fails; and ldns must read
+    /// every TTL back as written, so a record it reads longer or shorter than its declared length
+    /// (which moves the records after it) fails too. Letters, the only bytes the client's
+    /// spelling changes, cannot start a name either way.
+    private static func parsesAsSent(_ wire: [UInt8], ttlOffsets: [Int], packet: LdnsPacket) -> Bool {
+        func sameCounts(_ other: LdnsPacket) -> Bool {
+            ldns_pkt_ancount(other.pointer) == ldns_pkt_ancount(packet.pointer)
+                && ldns_pkt_nscount(other.pointer) == ldns_pkt_nscount(packet.pointer)
+                && ldns_pkt_arcount(other.pointer) == ldns_pkt_arcount(packet.pointer)
+        }
+        guard let alone = wire.withUnsafeBytes({ try? LdnsPacket(wire: $0) }), sameCounts(alone) else { return false }
+        var sent = wire
+        sent[0] = 0xFF
+        sent[1] = 0xFF
+        for offset in ttlOffsets { sent.replaceSubrange(offset..<(offset + 4), with: [0xFF, 0xFF, 0xFF, 0xFF]) }
+        let additional = (UInt16(sent[10]) << 8 | UInt16(sent[11])) &+ 1
+        sent[10] = UInt8(additional >> 8)
+        sent[11] = UInt8(additional & 0xFF)
+        sent += [0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 0]  // root, OPT, UDP 1232, no options
+        guard let parsed = sent.withUnsafeBytes({ try? LdnsPacket(wire: $0) }), sameCounts(parsed),
+              ldns_pkt_edns(parsed.pointer) != 0
+        else { return false }
+        var read: [UInt32] = []
+        for list in [ldns_pkt_answer(parsed.pointer), ldns_pkt_authority(parsed.pointer),
+                     ldns_pkt_additional(parsed.pointer)] {
+            guard let list else { continue }
+            for index in 0..<ldns_rr_list_rr_count(list) {
+                if let record = ldns_rr_list_rr(list, index) { read.append(ldns_rr_ttl(record)) }
+            }
+        }
+        return read.count == ttlOffsets.count && read.allSatisfy { $0 == .max }
     }
 
     /// The image of a message ldns wrote for the resolver (a rewritten answer: `ReplyRewrite`),

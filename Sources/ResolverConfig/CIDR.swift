@@ -25,6 +25,11 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// An address (4 or 16 bytes) as text, without a prefix length: `192.0.2.1`, `2001:db8::1`.
+    public static func addressText(_ bytes: [UInt8]) -> String {
+        String(CIDR(network: bytes, prefix: bytes.count * 8).description.prefix { $0 != "/" })
+    }
+
     /// Parses `address/prefix` (or a bare address, meaning just that host).
     public static func parse(_ text: String) -> CIDR? {
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)

@@ -45,7 +45,7 @@ extension CompiledPolicy {
                     if list < (result?.listIndex ?? .max) { result = match }
                     break  // members are in config order: the rest of this prefix come later
                 }
-                let allows = isAllow(list: list, rule: Int(member.rule))
+                let allows = lists[list].allows(rule: Int(member.rule))
                 if result == nil || (allows && !resultAllows) {
                     result = match
                     resultAllows = allows
@@ -56,9 +56,4 @@ extension CompiledPolicy {
         return result
     }
 
-    /// Whether an entry lets a query through: an allow list's, or an RPZ passthru of a block list.
-    func isAllow(list: Int, rule: Int) -> Bool {
-        let settings = lists[list].settings
-        return settings.action == .allow || (settings.action == .block && lists[list].parsed.rules[rule].action == .passthru)
-    }
 }

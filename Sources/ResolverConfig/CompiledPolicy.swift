@@ -44,11 +44,7 @@ public final class CompiledPolicy: Sendable {
         self.precedence = precedence
         self.clientScopes = lists.map { $0.settings.clients }
         self.hasClientScopedLists = lists.contains { $0.settings.clients != nil }
-        func isAllow(_ member: DomainTable.Member) -> Bool {
-            let list = lists[Int(member.list)]
-            if list.settings.action == .allow { return true }
-            return list.parsed.rules[Int(member.rule)].action == .passthru && list.settings.action == .block
-        }
+        func isAllow(_ member: DomainTable.Member) -> Bool { lists[Int(member.list)].allows(rule: Int(member.rule)) }
         self.ranked = table.groups.map { members in
             members.sorted { a, b in
                 let monitorA = lists[Int(a.list)].settings.action == .monitor
@@ -202,6 +198,13 @@ public struct PolicyMatch: Sendable, Equatable {
 
 /// One list of the config with its parsed contents and where they came from.
 public struct LoadedList: Sendable {
+    /// Whether an entry with `rule` lets a query through: any entry of an allow list, or an RPZ
+    /// passthru of a block list. The one statement of what "allow" means for precedence,
+    /// `check`'s shadowing report and `explain`.
+    public func allows(rule: Int) -> Bool {
+        settings.action == .allow || (settings.action == .block && parsed.rules[rule].action == .passthru)
+    }
+
     public let settings: ListSettings
     public let parsed: ParsedList
     public let identity: ListFile.Identity

@@ -130,8 +130,7 @@ struct CheckCommand: ParsableCommand {
                     if policy.precedence == .listed && Int(member.list) >= index { return false }
                     let other = policy.lists[Int(member.list)]
                     let otherRule = other.parsed.rules[Int(member.rule)]
-                    let allows = other.settings.action == .allow || (other.settings.action == .block && otherRule.action == .passthru)
-                    return allows && (otherRule.scope == rule.scope || otherRule.scope == .nameAndBelow)
+                    return other.allows(rule: Int(member.rule)) && (otherRule.scope == rule.scope || otherRule.scope == .nameAndBelow)
                 }
                 if let allow {
                     shadowed += 1

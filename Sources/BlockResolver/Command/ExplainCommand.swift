@@ -185,8 +185,7 @@ struct ExplainCommand: ParsableCommand {
         let lessSpecific = matches.contains { $0.suffixOffset > decision.suffixOffset && $0.applies }
         var why = "the most specific entry in force"
         if !rivals.isEmpty {
-            let allowWon = list.action == .allow
-                || policy.lists[decision.listIndex].parsed.rules[decision.ruleIndex].action == .passthru
+            let allowWon = policy.lists[decision.listIndex].allows(rule: decision.ruleIndex)
             why = allowWon ? "on a tie for the same name, allow wins over block"
                 : "on a tie for the same name, the list named first in the config wins"
         } else if lessSpecific {
@@ -206,7 +205,7 @@ struct ExplainCommand: ParsableCommand {
 
     /// The entries an answer holding `address` matches, and those of a client at `address`.
     static func explainAddress(_ address: [UInt8], policy: CompiledPolicy, active: [Bool], client: [UInt8]?, now: Double) {
-        let text = CIDR(network: address, prefix: address.count * 8).description.prefix { $0 != "/" }
+        let text = CIDR.addressText(address)
         print("\(text), at \(ListSchedule.format(now))")
         printAddressEntries(address, table: policy.answerAddresses, trigger: .answer, policy: policy,
                             heading: "as an address in an answer")
@@ -286,7 +285,7 @@ struct ExplainCommand: ParsableCommand {
             printNameEntries(link.name, policy: policy, now: Date().timeIntervalSince1970, client: client, indent: "    ")
         }
         for address in chain.addresses {
-            let text = CIDR(network: address.bytes, prefix: address.bytes.count * 8).description.prefix { $0 != "/" }
+            let text = CIDR.addressText(address.bytes)
             printAddressEntries(address.bytes, table: policy.answerAddresses, trigger: .answer, policy: policy,
                                 heading: "answer address \(text)")
         }
@@ -298,11 +297,11 @@ struct ExplainCommand: ParsableCommand {
             return
         }
         let matched = decided.match.trigger == .ip
-            ? String(CIDR(network: decided.matched, prefix: decided.matched.count * 8).description.prefix { $0 != "/" })
+            ? CIDR.addressText(decided.matched)
             : DomainName.presentation(ofWire: decided.matched)
         print("decision for the answer: \(describe(decided.match, policy: policy)) on \(matched)")
         let list = policy.lists[decided.match.listIndex]
-        if list.settings.action != .block || list.parsed.rules[decided.match.ruleIndex].action == .passthru {
+        if list.settings.action != .block || list.allows(rule: decided.match.ruleIndex) {
             print("answer: relayed as is (an allow entry lets it through)")
         } else if list.parsed.rules[decided.match.ruleIndex].action == .list {
             print("answer: list \(list.settings.name)'s blocked answer for the question itself (the client never sees "

@@ -27,9 +27,7 @@ struct Decider {
         case .cname:
             return matched.map { DomainName.presentation(ofWire: $0) } ?? "."
         case .ip:
-            guard let matched else { return "-" }
-            let text = CIDR(network: matched, prefix: matched.count * 8).description
-            return String(text.prefix { $0 != "/" })
+            return matched.map(CIDR.addressText) ?? "-"
         case .client:
             return clientText
         }

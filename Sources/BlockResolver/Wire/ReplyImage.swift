@@ -56,8 +56,9 @@ struct ReplyImage: Sendable {
     /// Whether `wire`, patched as it is sent, is a message ldns reads with the records `packet`
     /// has (the OPT aside): alone, as to a client without EDNS (a compression pointer past its
     /// end fails here), and with its ID and every TTL at `ttlOffsets` overwritten and an OPT
-    /// record after it, as to one with EDNS. The bytes written are all 0xFF, which cannot start
-    /// a name, so a compression pointer aimed into a patched field fails; and ldns must read
+    /// record after it, as to one with EDNS, read back field by field. The bytes written are all
+    /// 0xFF, which cannot start a name, so a compression pointer aimed into a patched field
+    /// fails; and ldns must read
     /// every TTL back as written, so a record it reads longer or shorter than its declared length
     /// (which moves the records after it) fails too. Letters, the only bytes the client's
     /// spelling changes, cannot start a name either way.
@@ -75,9 +76,15 @@ struct ReplyImage: Sendable {
         let additional = (UInt16(sent[10]) << 8 | UInt16(sent[11])) &+ 1
         sent[10] = UInt8(additional >> 8)
         sent[11] = UInt8(additional & 0xFF)
-        sent += [0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 0]  // root, OPT, UDP 1232, no options
+        sent += [0, 0, 41, 0x04, 0xD0, 0, 0, 0x80, 0, 0, 0]  // root, OPT, UDP 1232, DO, no options
+        // ldns must read that OPT record as written, field by field: a record that ldns reads
+        // shorter than its RDLENGTH makes it read an OPT out of bytes before ours, with our
+        // bytes in other fields (found by the `reply` fuzz target: a DNAME whose name ends early).
         guard let parsed = sent.withUnsafeBytes({ try? LdnsPacket(wire: $0) }), sameCounts(parsed),
-              ldns_pkt_edns(parsed.pointer) != 0
+              ldns_pkt_edns(parsed.pointer) != 0, ldns_pkt_edns_udp_size(parsed.pointer) == 1232,
+              ldns_pkt_edns_do(parsed.pointer) != 0, ldns_pkt_edns_z(parsed.pointer) & 0x7FFF == 0,
+              ldns_pkt_edns_version(parsed.pointer) == 0, ldns_pkt_edns_extended_rcode(parsed.pointer) == 0,
+              ldns_pkt_edns_data(parsed.pointer).map({ ldns_rdf_size($0) == 0 }) ?? true
         else { return false }
         var read: [UInt32] = []
         for list in [ldns_pkt_answer(parsed.pointer), ldns_pkt_authority(parsed.pointer),

@@ -38,6 +38,20 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(upstream.count(of: "compressq-x.example"), 1, "the second answer came from the cache")
     }
 
+    /// An open-file limit too low to run on is refused at start, with the limit and what to do,
+    /// instead of SwiftNIO stopping the process (seen with 40) or the server spinning once the
+    /// descriptors run out (seen with 36).
+    func testAnOpenFileLimitTooLowToRunOnIsRefusedAtStart() throws {
+        let prlimit = try TestTools.path(of: "prlimit", package: "util-linux")
+        let configPath = folder.appendingPathComponent("c.yml").path
+        try "listen: [\"127.0.0.1:\(try TestTools.freePort())\"]\nupstreams: [\"127.0.0.1:5300\"]\nthreads: 1\nlists: []\n"
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
+        let result = try TestTools.run(prlimit, ["--nofile=100:100", try TestTools.binary(), "run", "--config", configPath])
+        XCTAssertEqual(result.status, 1, result.output)
+        XCTAssertTrue(result.output.contains("the open-file limit is 100; block-resolver needs at least 256"), result.output)
+        XCTAssertTrue(result.output.contains("LimitNOFILE="), result.output)
+    }
+
     func config(list path: String) -> String {
         """
         upstreams: ["127.0.0.1:5300"]

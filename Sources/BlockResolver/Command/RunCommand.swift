@@ -81,6 +81,10 @@ struct RunCommand: ParsableCommand {
         let schedule = Task { await store.runSchedule(logger: logger) }
         defer { schedule.cancel() }
         let descriptors = FileLimit.raise()
+        if let problem = FileLimit.tooLow(descriptors, threads: settings.threads, listeners: settings.listen.count) {
+            logger.critical("cannot start", metadata: ["error": "\(problem)"])
+            throw ExitCode.failure
+        }
         // Each forwarded query holds a socket until answered; keep room for listeners and lists.
         let pipeline = QueryPipeline(store: store, logger: logger,
                                      maxInFlight: max(64, min(10_000, (descriptors - 256) / 2)))
@@ -106,18 +110,21 @@ struct RunCommand: ParsableCommand {
         let server: DNSServer
         var metricsServer: MetricsServer? = nil
         do {
+            // Before the DNS listeners and the upstream sockets: short of descriptors, the upstream
+            // pool is what gives way (it opens its empty slots later), not the metrics.
+            if let address = settings.metricsListen {
+                metricsServer = try await MetricsServer.start(address: address, metrics: metrics, monitor: pipeline.monitor)
+                logger.info("metrics", metadata: ["address": "http://\(address)/metrics"])
+            }
             server = try await DNSServer.start(settings: settings, pipeline: pipeline, cache: cache, upstreams: upstreams,
                                                group: group, metrics: metrics, queryLog: queryLog, logger: logger)
             metrics.refreshBeforeExposition { [pools = server.upstreamPools] in
                 for pool in pools { pool.recordSockets() }
             }
-            if let address = settings.metricsListen {
-                metricsServer = try await MetricsServer.start(address: address, metrics: metrics, monitor: pipeline.monitor)
-                logger.info("metrics", metadata: ["address": "http://\(address)/metrics"])
-            }
             try Privileges.drop(user: settings.user, group: settings.group, logger: logger)
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
+            await metricsServer?.close()
             queryLog?.close()
             try? await group.shutdownGracefully()
             throw ExitCode.failure

@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,6 +15,24 @@ enum FileLimit {
             if setrlimit(RLIMIT_NOFILE_VALUE, &raised) == 0 { limit = raised }
         }
         return limit.rlim_cur >= rlim_t(1 << 30) ? 1 << 30 : Int(limit.rlim_cur)
+    }
+
+    static let floor = 256
+
+    /// Why `limit` descriptors cannot start the server, or nil when they can: each event loop
+    /// needs its own (epoll, its wake-up and timer descriptors, a UDP socket per listen address),
+    /// and SwiftNIO stops the process, with no message an operator can act on, when a loop
+    /// cannot get them. What the upstream pools cannot get they open later, so they count here
+    /// only as the room a first query needs.
+    static func tooLow(_ limit: Int, threads: Int, listeners: Int) -> String? {
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
+        // The floor: started with 36, the server was seen to serve, then spin on a core and ignore
+        // SIGTERM once they ran out; no production resolver has so few.
+        let needed = max(Self.floor, open + threads * (3 + listeners) + listeners + 16)
+        guard limit < needed else { return nil }
+        return "the open-file limit is \(limit); block-resolver needs at least \(needed) with \(threads) threads and "
+            + "\(listeners) listen addresses (\(open) are open already), and far more to forward under load: raise it "
+            + "(ulimit -n, or LimitNOFILE= in the systemd unit)"
     }
 
     #if canImport(Glibc)

@@ -86,6 +86,7 @@ final class AnswerWriterTests: XCTestCase {
                 QueryParser.parse(raw) { outcome -> String in
                     switch outcome {
                     case .drop: return "drop"
+                    case .notify: return "notify"
                     case .headerOnly(_, _, let rcode): return "rcode \(rcode)"
                     case .query(let query): return "query type \(query.type) edns \(query.edns != nil)"
                     }

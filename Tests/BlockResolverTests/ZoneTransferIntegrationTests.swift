@@ -69,9 +69,11 @@ final class ZoneTransferIntegrationTests: XCTestCase {
 
     func testAXFRAtStartThenIXFRDrivenByNotify() throws {
         let resolverPort = try TestTools.freePort()
+        let metricsPort = try TestTools.freePort()
         let primary = try PrimaryServer(folder: folder, zone: Self.zone, records: ["blocked.example CNAME ."],
                                         notifyPort: resolverPort)
-        let resolver = try startResolver(primaryPort: primary.port, port: resolverPort)
+        let resolver = try startResolver(primaryPort: primary.port, port: resolverPort,
+                                         extraConfig: "metrics: { listen: \"127.0.0.1:\(metricsPort)\" }")
         XCTAssertEqual(try waitFor(resolver, "blocked.example", "NXDOMAIN"), "NXDOMAIN", resolver.server.log)
         let axfr = lines(resolver.server.log, "zone transferred")
         XCTAssertEqual(axfr.count, 1, resolver.server.log)
@@ -89,6 +91,20 @@ final class ZoneTransferIntegrationTests: XCTestCase {
         XCTAssertTrue(lines(log, "zone transferred").last?.contains("records=1") == true, log)
         XCTAssertEqual(try resolver.dig.query("blocked.example").status, "NXDOMAIN")
         XCTAssertTrue(copyHeader().contains("serial 2"), copyHeader())
+        let metrics = try XCTUnwrap(try TestTools.httpGet(port: metricsPort, path: "/metrics")).body
+        for line in [#"dns_transfer_serial{list="trustpositif"} 2"#,
+                     #"dns_transfers_total{list="trustpositif",kind="axfr",result="success"} 1"#,
+                     #"dns_transfers_total{list="trustpositif",kind="ixfr",result="success"} 1"#,
+                     // The AXFR's SOA, NS, A and CNAME, then the IXFR's one CNAME.
+                     #"dns_transfer_records_applied_total{list="trustpositif"} 5"#,
+                     #"dns_notify_total{result="accepted"} 1"#] {
+            XCTAssertTrue(metrics.contains(line), "\(line) not in\n\(metrics)")
+        }
+        XCTAssertTrue(metrics.contains(#"dns_transfer_last_success_timestamp_seconds{list="trustpositif"}"#), metrics)
+        // `check` names the transfer and the copy's serial.
+        let check = try TestTools.run(try TestTools.binary(), ["check", "--config", resolver.configURL.path])
+        XCTAssertTrue(check.output.contains("transfer: zone rpz.test. from 127.0.0.1:\(primary.port)"), check.output)
+        XCTAssertTrue(check.output.contains("copy: serial 2 (trustpositif.rpz)"), check.output)
 
         // A deletion travels the same way.
         try primary.update(["update delete new.example.\(Self.zone). CNAME"])

@@ -279,6 +279,18 @@ final class ZoneTransferIntegrationTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(lines(resolver.server.log, "zone transferred").count, 6)
     }
 
+    /// scripts/fleet: named, three instances and dnsdist in a private network namespace; a change
+    /// reaches every instance and dnsdist within 5 s, dnsdist survives an instance killed, and
+    /// the instance restarted with the primary stopped serves its copy. The script checks each
+    /// step and exits 1 when one does not hold.
+    func testFleetScript() throws {
+        let script = TestTools.packageRoot.appendingPathComponent("scripts/fleet").path
+        let run = try TestTools.run(script, ["--binary", try TestTools.binary()], seconds: 240)
+        XCTAssertEqual(run.status, 0, run.output)
+        XCTAssertTrue(run.output.contains("fleet: OK"), run.output)
+        XCTAssertEqual(run.output.components(separatedBy: "fleet: new.test blocked on").count, 5, run.output)
+    }
+
     /// One UDP exchange with the resolver from a socket bound to `source` (a loopback address).
     static func udpExchange(_ message: [UInt8], from source: String, port: Int) -> [UInt8]? {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)

@@ -226,6 +226,7 @@ final class ZoneTransferIntegrationTests: XCTestCase {
         XCTAssertEqual(try resolver.dig.query("new.example").status, "NOERROR", resolver.server.log)
         XCTAssertEqual(try resolver.dig.query("blocked.example").status, "NXDOMAIN")
         XCTAssertTrue(copyHeader().contains("serial 1"), copyHeader())
+        XCTAssertFalse(FileManager.default.fileExists(atPath: copyURL.path + ".tmp"))
 
         // The connection mended: the retry (the zone's retry, 1 s) brings the change.
         proxy.cut(after: nil)

@@ -44,32 +44,68 @@ enum ZoneCopy {
         let description: String
     }
 
-    /// Writes `soa` and `records` (the SOA among them is skipped) as the copy at `path`:
-    /// to `path.tmp`, flushed to disk, then renamed over `path`.
+    /// Writes `soa` and `records` (the SOA among them is skipped) as the copy at `path`.
     static func write(zone: String, soa: Record, records: some Sequence<Record>, to path: String) throws(Failure) {
-        let temporary = path + ".tmp"
-        guard let file = fopen(temporary, "w") else {
-            throw Failure(description: "cannot write \(temporary): \(String(cString: strerror(errno)))")
+        let writer = try Writer(path: path, zone: zone, soa: soa)
+        for record in records { try writer.add(record) }
+        try writer.commit()
+    }
+
+    /// A new copy being written: to `path.tmp`, a record at a time as a transfer brings it (a
+    /// zone of millions of records is never held in memory), flushed to disk and renamed over
+    /// `path` by `commit`. Dropped without `commit` (a transfer that failed), the temporary file
+    /// is removed and the copy at `path` is untouched.
+    final class Writer {
+        let path: String
+        let temporary: String
+        private var file: UnsafeMutablePointer<FILE>?
+        private(set) var count = 0
+
+        init(path: String, zone: String, soa: Record) throws(Failure) {
+            self.path = path
+            temporary = path + ".tmp"
+            guard let file = fopen(temporary, "w") else {
+                throw Failure(description: "cannot write \(temporary): \(String(cString: strerror(errno)))")
+            }
+            self.file = file
+            let head = "\(headerPrefix)\(zone) serial \(soa.soaSerial ?? 0) refresh \(soa.soaRefresh ?? 0) "
+                + "retry \(soa.soaRetry ?? 0)\n\(soa.line)\n"
+            if fputs(head, file) < 0 { throw failure() }
         }
-        var failed = false
-        let head = "\(headerPrefix)\(zone) serial \(soa.soaSerial ?? 0) refresh \(soa.soaRefresh ?? 0) "
-            + "retry \(soa.soaRetry ?? 0)\n\(soa.line)\n"
-        failed = fputs(head, file) < 0
-        for record in records where record.soaSerial == nil && !failed {
-            failed = fputs(record.line, file) < 0 || fputc(10, file) < 0
+
+        /// Adds a record; a SOA is skipped (the copy has its SOA at the top).
+        func add(_ record: Record) throws(Failure) {
+            guard record.soaSerial == nil, let file else { return }
+            if fputs(record.line, file) < 0 || fputc(10, file) < 0 { throw failure() }
+            count += 1
         }
-        failed = fflush(file) != 0 || failed
-        failed = fsync(fileno(file)) != 0 || failed
-        let reason = String(cString: strerror(errno))
-        fclose(file)
-        if failed {
-            unlink(temporary)
-            throw Failure(description: "cannot write \(temporary): \(reason)")
-        }
-        if rename(temporary, path) != 0 {
+
+        func commit() throws(Failure) {
+            guard let file else { return }
+            let flushed = fflush(file) == 0 && fsync(fileno(file)) == 0
             let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw Failure(description: "cannot rename \(temporary) to \(path): \(reason)")
+            fclose(file)
+            self.file = nil
+            guard flushed else {
+                unlink(temporary)
+                throw Failure(description: "cannot write \(temporary): \(reason)")
+            }
+            if rename(temporary, path) != 0 {
+                let reason = String(cString: strerror(errno))
+                unlink(temporary)
+                throw Failure(description: "cannot rename \(temporary) to \(path): \(reason)")
+            }
+        }
+
+        private func failure() -> Failure {
+            Failure(description: "cannot write \(temporary): \(String(cString: strerror(errno)))")
+        }
+
+        deinit {
+            if let file {
+                fclose(file)
+                unlink(temporary)
+            }
         }
     }
 

@@ -30,8 +30,8 @@ struct ZoneTransfer {
     enum Result {
         /// The primary's serial is the one asked from.
         case current(soa: Record)
-        /// The whole zone, its SOA first.
-        case full(soa: Record, records: [Record])
+        /// The whole zone, already written to the copy writer handed to `transfer` (not yet committed).
+        case full(soa: Record, records: Int)
         /// The differences, in order, to the primary's serial.
         case incremental(soa: Record, differences: [Difference])
     }
@@ -57,7 +57,10 @@ struct ZoneTransfer {
     }
 
     /// An AXFR, or with `serial` an IXFR from it (which the primary may answer with the whole zone).
-    func transfer(from address: HostPort, serial: UInt32?) throws(Failure) -> Result {
+    ///
+    /// A whole zone goes a record at a time into a `ZoneCopy.Writer` for `copyPath` (made once the
+    /// stream is known to be one), so it is never held in memory; an IXFR's differences are kept.
+    func transfer(from address: HostPort, serial: UInt32?, copyPath: String) throws -> Result {
         let kind: TransferMessage.Kind = serial == nil ? .axfr : .ixfr
         var records: [Record] = []
         var newest: UInt32 = 0
@@ -67,6 +70,8 @@ struct ZoneTransfer {
         do { try connection.send(request.wire) } catch { throw Failure(description: error.description) }
         var previousMAC = request.mac
         var first = true
+        var writer: ZoneCopy.Writer? = nil
+        var fullCount = 0
         while stream != .ended {
             let reply = try read(connection, request, &previousMAC, first: &first, kind: kind)
             for record in reply.records {
@@ -79,6 +84,15 @@ struct ZoneTransfer {
                     records.append(record)
                     continue
                 }
+                if stream == .full {
+                    if record.soaSerial == newest {
+                        stream = .ended
+                    } else {
+                        try writer?.add(record)
+                        fullCount += 1
+                    }
+                    continue
+                }
                 records.append(record)
                 switch stream {
                 case .start:
@@ -86,11 +100,15 @@ struct ZoneTransfer {
                     // closes a whole zone that has nothing but its SOA; anything else is a whole zone.
                     if let soaSerial = record.soaSerial {
                         stream = kind == .ixfr && soaSerial != newest ? .deleting : .ended
+                        if stream == .ended { writer = try ZoneCopy.Writer(path: copyPath, zone: zone, soa: records[0]) }
                     } else {
                         stream = .full
+                        writer = try ZoneCopy.Writer(path: copyPath, zone: zone, soa: records[0])
+                        try writer?.add(record)
+                        fullCount = 2
                     }
                 case .full:
-                    if record.soaSerial == newest { stream = .ended }
+                    break
                 case .deleting:
                     if record.soaSerial != nil { stream = .adding }
                 case .adding:
@@ -102,10 +120,11 @@ struct ZoneTransfer {
             // An IXFR answered with its one SOA: the zone has not changed since the serial asked from.
             if kind == .ixfr && records.count == 1 && stream == .start { stream = .ended }
         }
-        if records.count == 1 { return .current(soa: records[0]) }
-        if kind == .axfr || records[1].soaSerial == nil || records[1].soaSerial == newest {
-            return .full(soa: records[0], records: Array(records.dropLast()))
+        if let writer {
+            try writer.commit()
+            return .full(soa: records[0], records: max(fullCount, 1))
         }
+        if records.count == 1 { return .current(soa: records[0]) }
         return .incremental(soa: records[0], differences: try differences(records, address: address))
     }
 

@@ -169,13 +169,12 @@ final class ZoneTransferService: @unchecked Sendable {
                                   _ primary: HostPort, from serial: UInt32?) throws -> (String, Int) {
         if let serial {
             do {
-                switch try client.transfer(from: primary, serial: serial) {
+                switch try client.transfer(from: primary, serial: serial, copyPath: list.path) {
                 case .current:
                     return ("ixfr", 0)
-                case .full(let soa, let records):
+                case .full(_, let records):
                     // The primary answered the IXFR with the whole zone (RFC 1995 4): an AXFR in effect.
-                    try ZoneCopy.write(zone: transfer.zone, soa: soa, records: records, to: list.path)
-                    return ("axfr", records.count)
+                    return ("axfr", records)
                 case .incremental(_, let differences):
                     return ("ixfr", try ZoneCopy.apply(differences, zone: transfer.zone, to: list.path))
                 }
@@ -190,11 +189,10 @@ final class ZoneTransferService: @unchecked Sendable {
             }
             metrics?.transferFinished(list: list.name, kind: "ixfr", result: "fallback", records: 0)
         }
-        guard case .full(let soa, let records) = try client.transfer(from: primary, serial: nil) else {
+        guard case .full(_, let records) = try client.transfer(from: primary, serial: nil, copyPath: list.path) else {
             throw Failure(description: "\(primary) did not answer the AXFR with a whole zone")
         }
-        try ZoneCopy.write(zone: transfer.zone, soa: soa, records: records, to: list.path)
-        return ("axfr", records.count)
+        return ("axfr", records)
     }
 
     /// Seconds until the next SOA check: `refresh_s`, or the zone's own SOA refresh.

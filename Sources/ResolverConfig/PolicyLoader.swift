@@ -75,8 +75,21 @@ public struct PolicyLoader: Sendable {
     private func load(_ list: ListSettings, previous: CompiledPolicy?,
                       started: UInt64) throws(ListFile.ReadError) -> LoadedList {
         let reader = list.reader
-        let source = try reader.open(list.path, displayName: list.pathAsWritten)
         let before = previous?.lists.first { $0.settings.name == list.name }
+        let source: ListSource
+        do {
+            source = try reader.open(list.path, displayName: list.pathAsWritten)
+        } catch where list.transfer != nil && !fileExists(list.path) {
+            // A transferred zone before its first transfer has no copy yet: nothing to serve
+            // until the transfer brings one (or what it served so far, on a reload).
+            if let before {
+                return LoadedList(settings: list, parsed: before.parsed, identity: before.identity, loadSeconds: 0,
+                                  reused: true, fault: before.fault, keptPrevious: before.keptPrevious)
+            }
+            let empty = ListBuilder(fileName: list.pathAsWritten, problemsKept: problemsKept).finish()
+            return LoadedList(settings: list, parsed: empty, identity: Self.noCopy, loadSeconds: 0, reused: false,
+                              fault: "no copy of the zone yet; waiting for the first transfer from its primary")
+        }
         if let old = previous?.lists.first(where: {
             $0.settings.path == list.path && $0.settings.format == list.format && $0.settings.origin == list.origin
                 && $0.identity == source.identity
@@ -96,6 +109,14 @@ public struct PolicyLoader: Sendable {
         }
         return LoadedList(settings: list, parsed: parsed, identity: source.identity, loadSeconds: seconds,
                           reused: false, fault: fault)
+    }
+
+    /// The identity of a transferred zone's copy that is not there yet.
+    static let noCopy = ListFile.Identity(size: -1, modified: timespec(), contentHash: 0)
+
+    private func fileExists(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0
     }
 
     /// The lists of `settings`; with `previous`, the policy in service, unchanged files are not

@@ -155,6 +155,9 @@ public struct ListSettings: Sendable, Equatable {
     /// previous entries of a file with more (see `PolicyLoader.fault`). nil: the default rule,
     /// `badLineLimit`.
     public var maxBadLines: Int?
+    /// Where the zone comes from by zone transfer; nil for a file alone. `path` is then the
+    /// transfer's last good copy.
+    public var transfer: ZoneTransferSettings?
 
     /// The least number of skipped lines the default rule allows. A national list of millions of
     /// lines carries some junk (URLs, IP addresses, typos: 0.3% of the lines in the lists
@@ -174,7 +177,7 @@ public struct ListSettings: Sendable, Equatable {
                 category: String, configLine: Int, response: BlockResponse = .sinkhole,
                 sinkhole: ResolverSettings.Sinkhole = .init(), ede: UInt16? = 16, reference: String? = nil,
                 schedule: ListSchedule = .always, origin: String? = nil, clients: [CIDR]? = nil,
-                maxBadLines: Int? = nil) {
+                maxBadLines: Int? = nil, transfer: ZoneTransferSettings? = nil) {
         self.name = name
         self.path = path
         self.pathAsWritten = pathAsWritten
@@ -190,6 +193,7 @@ public struct ListSettings: Sendable, Equatable {
         self.origin = origin
         self.clients = clients
         self.maxBadLines = maxBadLines
+        self.transfer = transfer
     }
 
     /// The EDE extra text: the category, then the reference when there is one.

@@ -164,4 +164,73 @@ final class ConfigLoaderTests: XCTestCase {
         let notList = error(base + "outgoing: 192.0.2.10")
         XCTAssertTrue(notList.contains("outgoing"), notList)
     }
+
+    func testZoneTransferSection() throws {
+        let settings = try parse("""
+            upstreams: ["127.0.0.1:5300"]
+            lists:
+              - name: trustpositif
+                format: rpz
+                path: lists/trustpositif.rpz
+                transfer:
+                  primaries: ["192.0.2.53:53", "[2001:db8::53]:5300", "192.0.2.54"]
+                  zone: RPZ.TrustPositif.example
+                  tsig: { name: fleet-key, algorithm: HMAC-SHA256, secret: "c2VjcmV0" }
+                  refresh_s: 300
+            """)
+        let transfer = try XCTUnwrap(settings.lists[0].transfer)
+        XCTAssertEqual(transfer.primaries.map(\.description), ["192.0.2.53:53", "[2001:db8::53]:5300", "192.0.2.54:53"])
+        XCTAssertEqual(transfer.zone, "rpz.trustpositif.example.")
+        XCTAssertEqual(transfer.tsig, .init(name: "fleet-key.", algorithm: "hmac-sha256.", secret: "c2VjcmV0"))
+        XCTAssertEqual(transfer.refreshSeconds, 300)
+        // The zone is the origin of the copy's relative names unless the list names one.
+        XCTAssertEqual(settings.lists[0].origin, "rpz.trustpositif.example.")
+        XCTAssertNil(try parse("upstreams: [\"127.0.0.1:5300\"]\nlists: [{ name: a, path: a.txt }]").lists[0].transfer)
+    }
+
+    func testZoneTransferMistakesNameTheKey() {
+        func list(_ transfer: String, format: String = "rpz") -> String {
+            "upstreams: [\"127.0.0.1:5300\"]\nlists:\n  - { name: z, format: \(format), path: z.rpz, transfer: \(transfer) }"
+        }
+        let zone = "zone: rpz.example"
+        let cases: [(String, String)] = [
+            (list("{ primaries: [\"127.0.0.1\"], \(zone) }", format: "domains"), "only an RPZ zone"),
+            (list("{ \(zone) }"), "lists[0].transfer.primaries: missing"),
+            (list("{ primaries: [], \(zone) }"), "lists[0].transfer.primaries: empty"),
+            (list("{ primaries: [\"primary.example\"], \(zone) }"), "lists[0].transfer.primaries[0]"),
+            (list("{ primaries: [\"127.0.0.1\", \"127.0.0.1:53\"], \(zone) }"), "named twice"),
+            (list("{ primaries: [\"127.0.0.1\"] }"), "lists[0].transfer.zone: missing"),
+            (list("{ primaries: [\"127.0.0.1\"], zone: \".\" }"), "lists[0].transfer.zone: \".\" is not a zone name"),
+            (list("{ primaries: [\"127.0.0.1\"], \(zone), refresh_s: 0 }"), "lists[0].transfer.refresh_s"),
+            (list("{ primaries: [\"127.0.0.1\"], \(zone), tsig: { name: k } }"), "lists[0].transfer.tsig.secret: missing"),
+            (list("{ primaries: [\"127.0.0.1\"], \(zone), tsig: { name: k, secret: \"not base64!\" } }"), "not a base64 secret"),
+            (list("{ primaries: [\"127.0.0.1\"], \(zone), tsig: { name: k, algorithm: hmac-sha3, secret: \"c2VjcmV0\" } }"),
+             "lists[0].transfer.tsig.algorithm"),
+            (list("{ primaries: [\"127.0.0.1\"], \(zone), tsig: { name: k, secret: \"c2VjcmV0\", secret_file: k.key } }"),
+             "not both"),
+            (list("{ primaries: [\"127.0.0.1\"], \(zone), notify: yes }"), "notify"),
+            ("upstreams: [\"127.0.0.1:5300\"]\nlists:\n  - { name: z, format: rpz, transfer: { primaries: [\"127.0.0.1\"], \(zone) } }",
+             "a transferred zone needs a file for its last good copy"),
+        ]
+        for (yaml, expected) in cases {
+            let message = error(yaml)
+            XCTAssertTrue(message.contains(expected), "\(yaml)\n→ \(message)")
+        }
+    }
+
+    func testTSIGSecretFromABINDKeyFile() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tsig-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try "key \"fleet-key\" {\n\talgorithm hmac-sha256;\n\tsecret \"c2VjcmV0\";\n};\n"
+            .write(to: folder.appendingPathComponent("fleet.key"), atomically: true, encoding: .utf8)
+        let yaml = """
+            upstreams: ["127.0.0.1:5300"]
+            lists:
+              - { name: z, format: rpz, path: z.rpz, transfer: { primaries: ["127.0.0.1"], zone: rpz.example,
+                  tsig: { name: fleet-key, secret_file: fleet.key } } }
+            """
+        let settings = try loader.parse(yaml: yaml, path: folder.appendingPathComponent("c.yml").path)
+        XCTAssertEqual(settings.lists[0].transfer?.tsig?.secret, "c2VjcmV0")
+    }
 }

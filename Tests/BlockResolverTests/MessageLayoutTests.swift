@@ -21,6 +21,7 @@ final class MessageLayoutTests: XCTestCase {
             QueryParser.parse(raw) { outcome -> String in
                 switch outcome {
                 case .drop: return "drop"
+                case .notify: return "notify"
                 case .headerOnly(_, _, let rcode): return "rcode \(rcode)"
                 case .query(let query):
                     guard let edns = query.edns else { return "query" }

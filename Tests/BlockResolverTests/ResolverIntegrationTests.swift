@@ -181,11 +181,11 @@ final class ResolverIntegrationTests: XCTestCase {
         // A compression pointer that loops: FORMERR, no hang.
         let loop: [UInt8] = [0, 11, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1]
         XCTAssertEqual(RawDNS.udpExchange(loop, port: port).map(RawDNS.rcode), 1)
-        // Opcode STATUS (2) and NOTIFY (4): NOTIMP.
-        for opcode: UInt16 in [2, 4] {
+        // Opcode STATUS (2): NOTIMP. NOTIFY (4) for a zone no list transfers: REFUSED.
+        for (opcode, rcode): (UInt16, UInt8) in [(2, 4), (4, 5)] {
             let reply = try XCTUnwrap(RawDNS.udpExchange(RawDNS.query(id: 11, name: "paypal.com", flags: opcode << 11),
                                                          port: port))
-            XCTAssertEqual(RawDNS.rcode(reply), 4)
+            XCTAssertEqual(RawDNS.rcode(reply), rcode)
             XCTAssertEqual((RawDNS.flags(reply) >> 11) & 0xF, opcode)
         }
         // Random garbage of every length up to 64 bytes: whatever happens, the server lives on.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ResolverConfig
 #if canImport(Glibc)
 import Glibc
@@ -87,6 +88,19 @@ struct CheckCommand: ParsableCommand {
         if !parsed.unsupportedTriggers.isEmpty {
             print("  unsupported triggers, not applied: "
                   + parsed.unsupportedTriggers.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+        if let transfer = settings.transfer {
+            let primaries = transfer.primaries.map(\.description).joined(separator: ", ")
+            let key = transfer.tsig.map { ", TSIG key \($0.name) (\($0.algorithm.dropLast()))" } ?? ""
+            print("  transfer: zone \(transfer.zone) from \(primaries)\(key), "
+                  + (transfer.refreshSeconds.map { "SOA check every \($0) s" } ?? "SOA check at the zone's refresh"))
+            if let copy = ZoneCopy.header(path: settings.path), copy.zone == transfer.zone {
+                print("  copy: serial \(copy.serial) (\(settings.pathAsWritten))")
+            } else if FileManager.default.fileExists(atPath: settings.path) {
+                print("  copy: \(settings.pathAsWritten) was not written by a transfer; served, and replaced by the first AXFR")
+            } else {
+                print("  copy: none yet; `run` transfers the whole zone (AXFR) at start")
+            }
         }
         if let clients = settings.clients {
             print("  applies to clients in: \(clients.map(\.description).joined(separator: ", "))")

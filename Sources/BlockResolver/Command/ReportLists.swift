@@ -1,3 +1,4 @@
+import Foundation
 import ResolverConfig
 
 /// The lists of a config read for a report (`check`, `explain`): with line numbers, every list
@@ -12,6 +13,12 @@ struct ReportLists {
                 let (parsed, identity) = try PolicyLoader.read(list)
                 loaded.append(LoadedList(settings: list, parsed: parsed, identity: identity, loadSeconds: 0,
                                          reused: false))
+            } catch where list.transfer != nil && ZoneCopy.header(path: list.path) == nil
+                            && !FileManager.default.fileExists(atPath: list.path) {
+                // A transferred zone before its first transfer: `run` fetches it from the primary.
+                let empty = ListBuilder(fileName: list.pathAsWritten).finish()
+                loaded.append(LoadedList(settings: list, parsed: empty, identity: ListFile.Identity(
+                    size: -1, modified: timespec(), contentHash: 0), loadSeconds: 0, reused: false))
             } catch {
                 failures.append("list \(list.name): cannot read \(error)")
             }

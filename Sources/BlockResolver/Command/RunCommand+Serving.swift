@@ -23,7 +23,7 @@ extension RunCommand {
 
     /// Handles SIGHUP (reload) and SIGUSR1 (reopen the query log) until SIGTERM or SIGINT.
     static func handleSignals(_ signals: UnixSignalsSequence, store: PolicyStore, upstreams: UpstreamSet,
-                              queryLog: QueryLog?, logger: Logger) async {
+                              transfers: ZoneTransferService, queryLog: QueryLog?, logger: Logger) async {
         for await signal in signals {
             switch signal {
             case .sighup:
@@ -31,6 +31,7 @@ extension RunCommand {
                 switch await BackgroundWork.run({ store.reload(logger: logger) }) {
                 case .success(let snapshot):
                     applyUpstreams(snapshot.settings, to: upstreams, logger: logger)
+                    transfers.checkAll()
                 case .failure(let error):
                     logger.error("reload failed; still serving the previous policy", metadata: [
                         "error": "\(error)", "generation": "\(store.current.generation)",

@@ -15,6 +15,8 @@ struct RunCommand: ParsableCommand {
         discussion: """
             Signals: SIGHUP re-reads the config and every list, builds a complete new policy and \
             swaps it in; if anything fails the old policy keeps serving and the reason is logged. \
+            A list with `transfer:` is also checked with its primary at once (SOA, then IXFR or AXFR); \
+            such lists follow their primary by themselves too (NOTIFY on the listen sockets, refresh). \
             SIGUSR1 reopens the query log (after logrotate moved it). SIGTERM or SIGINT stop taking \
             queries, finish those in flight, flush the query log, and exit 0.
 
@@ -129,10 +131,16 @@ struct RunCommand: ParsableCommand {
             try? await group.shutdownGracefully()
             throw ExitCode.failure
         }
+        // Transfers of RPZ zones from their primaries, on a thread of their own; NOTIFY wakes it.
+        let transfers = ZoneTransferService(store: store, metrics: metrics, logger: logger)
+        pipeline.notify.deliver(to: { [transfers] list in transfers.check(list: list) }, metrics: metrics)
+        transfers.start()
+        defer { transfers.stop() }
         logger.info("serving", metadata: ["upstreams": "\(settings.upstreams.map(\.description).joined(separator: ","))",
                                           "threads": "\(settings.threads)"])
 
-        await Self.handleSignals(signals, store: store, upstreams: upstreams, queryLog: queryLog, logger: logger)
+        await Self.handleSignals(signals, store: store, upstreams: upstreams, transfers: transfers, queryLog: queryLog,
+                                 logger: logger)
         await Self.shutdown(server: server, pipeline: pipeline, metrics: metricsServer, queryLog: queryLog,
                             group: group)
         logger.info("stopped")

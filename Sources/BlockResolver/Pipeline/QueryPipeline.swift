@@ -6,6 +6,7 @@ import ResolverConfig
 /// else (docs/ARCHITECTURE.md draws it):
 ///
 ///     parse (Wire: QueryParser)            malformed → FORMERR / NOTIMP, responses dropped
+///     NotifyStage                          NOTIFY from a listed primary → a transfer check
 ///  1. AccessStage                          access.allow, rate limit
 ///  2. EDNSVersionStage                     EDNS version > 0 → BADVERS
 ///  3. QueryPolicyStage                     the question name: block / allow / monitor
@@ -32,9 +33,11 @@ final class QueryPipeline: Sendable {
     let store: PolicyStore
     let policy: QueryPolicyStage
     let forward: ForwardStage
+    let notify: NotifyStage
 
     init(store: PolicyStore, logger: Logger, maxInFlight: Int = 10_000) {
         self.store = store
+        notify = NotifyStage(logger: logger)
         policy = QueryPolicyStage(logger: logger)
         forward = ForwardStage(maxInFlight: maxInFlight, logger: logger)
     }
@@ -58,6 +61,10 @@ final class QueryPipeline: Sendable {
                                  started: started, reply: reply,
                                  details: QueryDetails(client: client, name: [0], type: 0, decider: nil, policy: nil))
                     return .now(reply)
+                case .notify:
+                    // Before access.allow: a primary need not be a client; NotifyStage checks it.
+                    let settings = (loop.snapshot ?? store.current).settings
+                    return notify.answer(bytes, client: client, settings: settings).map { .now(allocator.buffer(bytes: $0)) } ?? .none
                 case .query(let query):
                     let context = QueryContext(transport: transport, client: client, started: started,
                                                snapshot: loop.snapshot ?? store.current, loop: loop, allocator: allocator)

@@ -35,6 +35,13 @@ final class PolicyStore: Sendable {
     /// previous entries while the rest is reloaded (`PolicyLoader`): a success, logged per list
     /// and counted. Not reentrant: callers run one reload at a time.
     func reload(logger: Logger) -> Result<PolicySnapshot, ReloadError> {
+        reloading.withLock { reloadConfig(logger: logger) }
+    }
+
+    /// One reload at a time, whoever asks: SIGHUP's (`reload`) or a zone transfer's (`reloadLists`).
+    private let reloading = NIOLock()
+
+    private func reloadConfig(logger: Logger) -> Result<PolicySnapshot, ReloadError> {
         let old = current
         let started = DispatchTime.now().uptimeNanoseconds
         let settings: ResolverSettings
@@ -67,6 +74,37 @@ final class PolicyStore: Sendable {
         ])
         ListReport.log(parts.policy, logger: logger)
         return .success(snapshot)
+    }
+
+    /// Re-reads the lists of the settings in service, not the config file: what a zone transfer
+    /// does once it has written its list's new copy. Unchanged files are not parsed again, so only
+    /// the transferred zone is. Published like a reload; a failure keeps the current policy.
+    func reloadLists(logger: Logger, reason: String) -> Result<PolicySnapshot, ReloadError> {
+        reloading.withLock {
+            let old = current
+            let started = DispatchTime.now().uptimeNanoseconds
+            let parts: PolicySnapshot.Parts
+            do {
+                let policy = try PolicyLoader(problemsKept: ListReport.problemsLogged).load(old.settings, previous: old.policy)
+                parts = try PolicySnapshot.Parts(generation: old.generation + 1, settings: old.settings, policy: policy)
+            } catch {
+                metrics?.reloadFinished(seconds: nil, success: false)
+                logger.error("cannot publish the lists; still serving the previous policy",
+                             metadata: ["reason": "\(reason)", "error": "\(error)"])
+                return .failure(ReloadError(message: "\(error)"))
+            }
+            let snapshot = PolicySnapshot(parts: parts, now: clock())
+            publish(snapshot)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            metrics?.policyLoaded(generation: parts.generation, policy: parts.policy)
+            metrics?.reloadFinished(seconds: seconds, success: true)
+            logger.info("published lists", metadata: [
+                "reason": "\(reason)", "generation": "\(parts.generation)",
+                "names": "\(parts.policy.table.uniqueCount)", "seconds": "\(String(format3digits: seconds))",
+            ])
+            ListReport.log(parts.policy, logger: logger)
+            return .success(snapshot)
+        }
     }
 
     /// Publishes `snapshot` unless a newer generation is already in place (a schedule refresh

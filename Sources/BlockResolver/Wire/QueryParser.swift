@@ -4,7 +4,7 @@ import CLdns
 ///
 /// The fixed 12-byte header is looked at first, only to decide cheaply what must never reach the
 /// parser: too short to have an ID (drop), a response (QR set; answering it invites loops, drop),
-/// an opcode other than QUERY (NOTIMP). Everything else is parsed by ldns; a query with records
+/// an opcode other than QUERY or NOTIFY (NOTIMP; a NOTIFY goes to `NotifyStage`). Everything else is parsed by ldns; a query with records
 /// besides its question also has its OPT records checked (RFC 6891 6.1.1: at most one, owned by
 /// the root, in the additional section), which ldns does not do.
 enum QueryParser {
@@ -15,9 +15,12 @@ enum QueryParser {
         case headerOnly(id: UInt16, flags: UInt16, rcode: UInt8)
         /// A well-formed query; valid only inside the `parse` call.
         case query(Query)
+        /// A NOTIFY (RFC 1996), for `NotifyStage`.
+        case notify
     }
 
     static let opcodeQuery: UInt8 = 0
+    static let opcodeNotify: UInt8 = 4
 
     /// Parses `bytes` and calls `body` with the outcome while the ldns packet is alive.
     static func parse<R>(_ bytes: UnsafeRawBufferPointer, _ body: (Outcome) -> R) -> R {
@@ -28,6 +31,7 @@ enum QueryParser {
         // A reply echoes the query's opcode and RD bit; everything else in the header is ours.
         let echoed = flags & (DNSHeader.opcodeMask | DNSHeader.flagRD)
         let opcode = UInt8((flags >> 11) & 0xF)
+        if opcode == opcodeNotify { return body(.notify) }
         if opcode != opcodeQuery { return body(.headerOnly(id: id, flags: echoed, rcode: DNSHeader.rcodeNOTIMP)) }
 
         let formerr = Outcome.headerOnly(id: id, flags: echoed, rcode: DNSHeader.rcodeFORMERR)

@@ -70,9 +70,10 @@ final class ResolverUnderTest {
     /// Writes `files` (name → contents) and a config with `lists` (YAML list items) and the
     /// upstream ports, starts the server, and waits until it serves.
     init(folder: URL, files: [String: String], lists: [String], upstreamPorts: [Int], timeoutMilliseconds: Int = 600,
-         extraConfig: String = "", listenIPv6: Bool = false, upstreams: [String]? = nil, threads: Int = 2) throws {
+         extraConfig: String = "", listenIPv6: Bool = false, upstreams: [String]? = nil, threads: Int = 2,
+         port chosen: Int? = nil) throws {
         self.folder = folder
-        port = try TestTools.freePort()
+        port = try chosen ?? TestTools.freePort()
         for (name, contents) in files {
             try contents.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }

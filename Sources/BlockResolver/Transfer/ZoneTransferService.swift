@@ -1,0 +1,207 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import ResolverConfig
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Keeps every list with a `transfer` section up to date with its primary: a SOA check at start,
+/// every refresh interval, on a NOTIFY from a listed primary and on SIGHUP; an IXFR from the
+/// copy's serial (or an AXFR without a copy, or when the primary gives no delta); the result
+/// written as the list's copy and the lists published like a reload (`PolicyStore.reloadLists`).
+///
+/// Concurrency model: one thread of its own at a lower priority does every transfer, one at a
+/// time, with blocking sockets bounded by a timeout; nothing here runs on an event loop. Event
+/// loops (a NOTIFY) and the signal task only mark a list as due under a lock and wake the thread.
+/// A failure of any kind (primary down, stream cut, bad signature, a delta that does not fit)
+/// publishes nothing: the list keeps serving what it had, and the check is retried.
+final class ZoneTransferService: @unchecked Sendable {
+    private let store: PolicyStore
+    private let logger: Logger
+    private let metrics: ResolverMetrics?
+    /// Guards `due` and `stopped`; the worker waits on it.
+    private let condition = NSCondition()
+    /// When each list is next checked (seconds of `ContinuousClock` since `epoch`).
+    private var due: [String: Double] = [:]
+    private var stopped = false
+    private let epoch = ContinuousClock.now
+    /// Seconds a connection, a read or a write to a primary may take.
+    static let timeoutSeconds = 10
+    /// Retry after a failure when the zone names no retry interval yet (no copy).
+    static let defaultRetrySeconds = 30.0
+
+    init(store: PolicyStore, metrics: ResolverMetrics?, logger: Logger) {
+        self.store = store
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    private var now: Double {
+        let elapsed = ContinuousClock.now - epoch
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    /// Starts the worker; every transfer list is checked at once.
+    func start() {
+        checkAll()
+        let thread = Thread { [self] in
+            // On Linux the nice value is per thread (setpriority(2)); transfers yield to the event loops.
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, BackgroundWork.niceness)
+            work()
+        }
+        thread.name = "block-resolver-transfer"
+        thread.start()
+    }
+
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Every transfer list of the policy now served is due at once (start, SIGHUP).
+    func checkAll() {
+        let names = store.current.settings.lists.filter { $0.transfer != nil }.map(\.name)
+        condition.lock()
+        for name in names { due[name] = 0 }
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// `list` is due at once (a NOTIFY). Cheap: called on an event loop.
+    func check(list: String) {
+        condition.lock()
+        due[list] = 0
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func work() {
+        while true {
+            condition.lock()
+            var next: (name: String, at: Double)? = nil
+            while !stopped {
+                next = due.min { $0.value < $1.value }.map { ($0.key, $0.value) }
+                let wait = (next?.at ?? .infinity) - now
+                if wait <= 0 { break }
+                _ = condition.wait(until: Date(timeIntervalSinceNow: min(wait, 60)))
+            }
+            if stopped { condition.unlock(); return }
+            guard let name = next?.name else { condition.unlock(); continue }
+            due[name] = .infinity  // a NOTIFY arriving during the transfer makes it due again
+            condition.unlock()
+
+            guard let list = store.current.settings.lists.first(where: { $0.name == name }), let transfer = list.transfer
+            else {
+                condition.lock(); due[name] = nil; condition.unlock()  // gone from the config
+                continue
+            }
+            let delay = refresh(list, transfer)
+            condition.lock()
+            if due[name] == .infinity { due[name] = now + delay }
+            condition.unlock()
+        }
+    }
+
+    /// One SOA check of `list` and the transfer it calls for; returns the seconds until the next check.
+    private func refresh(_ list: ListSettings, _ transfer: ZoneTransferSettings) -> Double {
+        let header = ZoneCopy.header(path: list.path).flatMap { $0.zone == transfer.zone ? $0 : nil }
+        let key = transfer.tsig.map { TransferMessage.Key(name: $0.name, algorithm: $0.algorithm, secret: $0.secret) }
+        let client = ZoneTransfer(zone: transfer.zone, key: key, timeoutSeconds: Self.timeoutSeconds)
+        let retry = Double(min(transfer.refreshSeconds ?? Int.max, Int(header?.retry ?? 0) > 0 ? Int(header!.retry) : Int(Self.defaultRetrySeconds)))
+        var failures: [String] = []
+        for primary in transfer.primaries {
+            let started = ContinuousClock.now
+            do {
+                let soa = try client.soa(from: primary)
+                let serial = soa.soaSerial ?? 0
+                if let header {
+                    if serial == header.serial {
+                        logger.debug("zone is current", metadata: ["list": "\(list.name)", "serial": "\(serial)"])
+                        metrics?.transferChecked(list: list.name, serial: serial)
+                        return interval(transfer, soa)
+                    }
+                    if !Self.isNewer(serial, than: header.serial) {
+                        failures.append("\(primary): its serial \(serial) is older than the copy's \(header.serial)")
+                        metrics?.transferFinished(list: list.name, kind: "soa", result: "serial_backwards", records: 0)
+                        continue
+                    }
+                }
+                let (kind, records) = try transferAndApply(list, transfer, client, primary, from: header?.serial)
+                let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18
+                    + Double((ContinuousClock.now - started).components.seconds)
+                guard case .success = store.reloadLists(logger: logger, reason: "transfer of \(list.name)") else {
+                    failures.append("the transferred zone was written but could not be served (see the reload log)")
+                    break
+                }
+                let written = ZoneCopy.header(path: list.path)
+                metrics?.transferFinished(list: list.name, kind: kind, result: "success", records: records)
+                metrics?.transferChecked(list: list.name, serial: written?.serial ?? serial, success: true)
+                logger.info("zone transferred", metadata: [
+                    "list": "\(list.name)", "zone": "\(transfer.zone)", "primary": "\(primary)", "kind": "\(kind)",
+                    "from_serial": "\(header.map { String($0.serial) } ?? "none")", "serial": "\(written?.serial ?? serial)",
+                    "records": "\(records)", "seconds": "\(String(format3digits: seconds))",
+                ])
+                return interval(transfer, soa)
+            } catch {
+                failures.append("\(primary): \(error)")
+                metrics?.transferFinished(list: list.name, kind: header == nil ? "axfr" : "ixfr", result: "failure", records: 0)
+            }
+        }
+        logger.error("zone transfer failed; still serving the last good copy", metadata: [
+            "list": "\(list.name)", "zone": "\(transfer.zone)",
+            "serial": "\(header.map { String($0.serial) } ?? "none")",
+            "errors": "\(failures.joined(separator: "; "))", "retry_s": "\(Int(retry))",
+        ])
+        return max(1, retry)
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// An IXFR from `serial` applied to the copy, or an AXFR written as the copy: the AXFR when
+    /// there is no copy, or when the IXFR cannot be had or does not fit the copy. Returns the
+    /// kind used and the records it changed.
+    private func transferAndApply(_ list: ListSettings, _ transfer: ZoneTransferSettings, _ client: ZoneTransfer,
+                                  _ primary: HostPort, from serial: UInt32?) throws -> (String, Int) {
+        if let serial {
+            do {
+                switch try client.transfer(from: primary, serial: serial, copyPath: list.path) {
+                case .current:
+                    return ("ixfr", 0)
+                case .full(_, let records):
+                    // The primary answered the IXFR with the whole zone (RFC 1995 4): an AXFR in effect.
+                    return ("axfr", records)
+                case .incremental(_, let differences):
+                    return ("ixfr", try ZoneCopy.apply(differences, zone: transfer.zone, to: list.path))
+                }
+            } catch let failure as ZoneTransfer.Failure where failure.wantsFullTransfer {
+                logger.warning("IXFR not available; falling back to AXFR", metadata: [
+                    "list": "\(list.name)", "primary": "\(primary)", "reason": "\(failure)",
+                ])
+            } catch let failure as ZoneCopy.Failure {
+                logger.warning("IXFR does not fit the copy; falling back to AXFR", metadata: [
+                    "list": "\(list.name)", "primary": "\(primary)", "reason": "\(failure)",
+                ])
+            }
+            metrics?.transferFinished(list: list.name, kind: "ixfr", result: "fallback", records: 0)
+        }
+        guard case .full(_, let records) = try client.transfer(from: primary, serial: nil, copyPath: list.path) else {
+            throw Failure(description: "\(primary) did not answer the AXFR with a whole zone")
+        }
+        return ("axfr", records)
+    }
+
+    /// Seconds until the next SOA check: `refresh_s`, or the zone's own SOA refresh.
+    private func interval(_ transfer: ZoneTransferSettings, _ soa: ZoneTransfer.Record) -> Double {
+        Double(max(1, transfer.refreshSeconds ?? Int(soa.soaRefresh ?? 3600)))
+    }
+
+    /// Serial number arithmetic (RFC 1982): whether `a` is newer than `b`.
+    static func isNewer(_ a: UInt32, than b: UInt32) -> Bool {
+        a != b && (a &- b) < 0x8000_0000
+    }
+}

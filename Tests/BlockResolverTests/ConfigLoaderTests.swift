@@ -50,7 +50,7 @@ final class ConfigLoaderTests: XCTestCase {
 
     func testUnknownKeyIsNamedWithItsLine() {
         XCTAssertEqual(error("lists: []\nupstream: [\"127.0.0.1\"]\n"),
-                       "config.yml:2: upstream: unknown key; expected one of access, cache, edns_udp_size, group, listen, lists, max_bad_lines, metrics, outgoing, precedence, query_log, query_timeout_ms, rate_limit, sinkhole, tcp, threads, timeout_ms, upstream_strategy, upstreams, user")
+                       "config.yml:2: upstream: unknown key; expected one of access, cache, edns_udp_size, group, listen, listen_https, listen_tls, lists, max_bad_lines, metrics, outgoing, precedence, query_log, query_timeout_ms, rate_limit, sinkhole, tcp, threads, timeout_ms, tls, upstream_strategy, upstreams, user")
         XCTAssertTrue(error("""
             upstreams: ["192.0.2.1"]
             lists:

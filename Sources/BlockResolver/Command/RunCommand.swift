@@ -11,10 +11,12 @@ import UnixSignals
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Serve DNS on the config's listen addresses (UDP and TCP).",
+        abstract: "Serve DNS on the config's listen addresses (UDP and TCP; DoT and DoH on listen_tls, listen_https).",
         discussion: """
             Signals: SIGHUP re-reads the config and every list, builds a complete new policy and \
             swaps it in; if anything fails the old policy keeps serving and the reason is logged. \
+            SIGHUP also re-reads the tls certificate and key: the next DoT and DoH connection gets \
+            the new certificate; files that cannot be used keep the old one (logged). \
             SIGUSR1 reopens the query log (after logrotate moved it). SIGTERM or SIGINT stop taking \
             queries, finish those in flight, flush the query log, and exit 0.
 
@@ -101,13 +103,22 @@ struct RunCommand: ParsableCommand {
             upstreams.recordHealth()
         }
 
+        let tls: TLSCredentials?
+        do {
+            tls = try settings.tls.map { try TLSCredentials(files: $0) }
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode.failure
+        }
+        if let tls { logger.info("tls certificate loaded", metadata: ["subject": "\(tls.summary)"]) }
         let queryLog = try Self.startQueryLog(settings, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads)
         let server: DNSServer
         var metricsServer: MetricsServer? = nil
         do {
             server = try await DNSServer.start(settings: settings, pipeline: pipeline, cache: cache, upstreams: upstreams,
-                                               group: group, metrics: metrics, queryLog: queryLog, logger: logger)
+                                               group: group, metrics: metrics, queryLog: queryLog, tls: tls,
+                                               logger: logger)
             metrics.refreshBeforeExposition { [pools = server.upstreamPools] in
                 for pool in pools { pool.recordSockets() }
             }
@@ -125,7 +136,8 @@ struct RunCommand: ParsableCommand {
         logger.info("serving", metadata: ["upstreams": "\(settings.upstreams.map(\.description).joined(separator: ","))",
                                           "threads": "\(settings.threads)"])
 
-        await Self.handleSignals(signals, store: store, upstreams: upstreams, queryLog: queryLog, logger: logger)
+        await Self.handleSignals(signals, store: store, upstreams: upstreams, queryLog: queryLog, tls: tls,
+                                 logger: logger)
         await Self.shutdown(server: server, pipeline: pipeline, metrics: metricsServer, queryLog: queryLog,
                             group: group)
         logger.info("stopped")

@@ -1,6 +1,7 @@
 import NIOCore
 
-/// Answers the DNS messages of one TCP connection (RFC 7766): several queries may be in flight at
+/// Answers the DNS messages of one TCP or DNS-over-TLS connection (RFC 7766, RFC 7858: the
+/// same framing inside TLS, decrypted by the `NIOSSLServerHandler` in front of it): several queries may be in flight at
 /// once and their answers go out as each is ready, not in order. The connection is closed after
 /// the idle timeout when nothing is pending, so a client that sends half a frame and stops only
 /// holds its own connection, and only for that long.
@@ -19,6 +20,7 @@ final class TCPQueryHandler: ChannelInboundHandler {
     private let loop: LoopContext
     private let connections: TCPConnectionRegistry
     private let maxConnections: Int
+    private let transport: Transport
     /// This connection in the loop's registry (for `tcp.max_connections`).
     private var record: TCPConnectionRegistry.Record?
     private var pending = 0 {
@@ -26,8 +28,10 @@ final class TCPQueryHandler: ChannelInboundHandler {
     }
     private var inputClosed = false
 
-    init(pipeline: QueryPipeline, loop: LoopContext, connections: TCPConnectionRegistry, maxConnections: Int) {
+    init(pipeline: QueryPipeline, loop: LoopContext, connections: TCPConnectionRegistry, maxConnections: Int,
+         transport: Transport = .tcp) {
         self.pipeline = pipeline
+        self.transport = transport
         self.loop = loop
         self.connections = connections
         self.maxConnections = maxConnections
@@ -50,7 +54,7 @@ final class TCPQueryHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let message = Self.unwrapInboundIn(data)
         record?.lastActivity = .now()
-        switch pipeline.respond(to: message, transport: .tcp, client: context.remoteAddress, loop: loop,
+        switch pipeline.respond(to: message, transport: transport, client: context.remoteAddress, loop: loop,
                                 allocator: context.channel.allocator) {
         case .none:
             break

@@ -17,16 +17,19 @@ final class TestCertificates {
                           "-keyout", caKey, "-out", caPath, "-days", "2", "-subj", "/CN=block-resolver \(name) CA"])
     }
 
-    /// A server certificate for `dnsName` and 127.0.0.1 signed by this CA, written to
-    /// `file.crt` and `file.key`; returns the two paths.
+    /// A server certificate for `dnsName` (and 127.0.0.1 when `loopbackAddress`) signed by this CA,
+    /// written to `file.crt` and `file.key`; returns the two paths. NIOSSL (RFC 6125) takes a
+    /// certificate holding the connection's IP address whatever name it expects, so a test of the
+    /// name check uses one without.
     @discardableResult
-    func issue(_ file: String, dnsName: String = "resolver.example") throws -> (certificate: String, key: String) {
+    func issue(_ file: String, dnsName: String = "resolver.example",
+               loopbackAddress: Bool = true) throws -> (certificate: String, key: String) {
         let key = folder.appendingPathComponent("\(file).key").path
         let request = folder.appendingPathComponent("\(file).csr").path
         let certificate = folder.appendingPathComponent("\(file).crt").path
         let extensions = folder.appendingPathComponent("\(file).ext")
         try """
-            subjectAltName = DNS:\(dnsName), IP:127.0.0.1
+            subjectAltName = DNS:\(dnsName)\(loopbackAddress ? ", IP:127.0.0.1" : "")
             basicConstraints = CA:FALSE
             extendedKeyUsage = serverAuth
 
@@ -171,5 +174,67 @@ struct ReadMessage {
         ede = found
         padded = padding
         length = bytes.count
+    }
+}
+
+/// unbound serving DNS over TLS (`tls-service-key`, `tls-service-pem`, `tls-port`) on a free
+/// loopback port, answering `local-data` for upstream.example only: an upstream over TLS.
+final class UnboundTLSUpstream {
+    let port: Int
+    let server: ServerProcess
+
+    init(folder: URL, certificate: String, key: String, port: Int? = nil) throws {
+        let unbound = try TestTools.path(of: "unbound", package: "unbound")
+        self.port = try port ?? TestTools.freePort()
+        let config = folder.appendingPathComponent("unbound-\(self.port).conf")
+        try """
+            server:
+                interface: 127.0.0.1@\(self.port)
+                tls-port: \(self.port)
+                tls-service-key: "\(key)"
+                tls-service-pem: "\(certificate)"
+                do-daemonize: no
+                username: ""
+                chroot: ""
+                directory: "\(folder.path)"
+                pidfile: ""
+                use-syslog: no
+                logfile: ""
+                verbosity: 1
+                do-ip6: no
+                num-threads: 1
+                access-control: 127.0.0.0/8 allow
+                module-config: "iterator"
+                local-zone: "upstream.example." static
+                local-data: "www.upstream.example. 300 IN A 192.0.2.77"
+                local-data: "two.upstream.example. 300 IN A 192.0.2.78"
+                local-data: "three.upstream.example. 300 IN A 192.0.2.79"
+                local-data: "four.upstream.example. 300 IN A 192.0.2.80"
+                local-data: "after.upstream.example. 300 IN A 192.0.2.81"
+            remote-control:
+                control-enable: no
+
+            """.write(to: config, atomically: true, encoding: .utf8)
+        server = try ServerProcess(executable: unbound, arguments: ["-d", "-c", config.path],
+                                   logURL: folder.appendingPathComponent("unbound-\(self.port).log"))
+        let server = self.server
+        guard TestTools.waitUntil(attempts: 200, { server.log.contains("start of service") || !server.isRunning }),
+              server.isRunning else {
+            throw TestTools.Missing(description: "unbound did not start:\n\(server.log)")
+        }
+    }
+
+    deinit { server.stop() }
+
+    /// Established TCP connections to this upstream (from /proc/net/tcp: the client ends whose
+    /// remote port is this one).
+    func establishedConnections() -> Int {
+        let table = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
+        let hex = String(port, radix: 16, uppercase: true)
+        let portHex = String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+        return table.split(separator: "\n").dropFirst().filter { line in
+            let fields = line.split(separator: " ")
+            return fields.count > 3 && fields[2].hasSuffix(":" + portHex) && fields[3] == "01"
+        }.count
     }
 }

@@ -268,6 +268,40 @@ final class EncryptedDNSIntegrationTests: XCTestCase {
         XCTAssertNotEqual(try oldClient.kdig("+tls", port: listeners.dotPort, "blocked.example").status, 0)
     }
 
+    /// A client that pads its query (RFC 7830) gets its answer padded to a multiple of 468 bytes
+    /// (RFC 8467) over DoT and DoH; one that does not, and any UDP client, gets it unpadded.
+    func testEDNSPaddingOnEncryptedTransports() throws {
+        let upstream = try CountingUpstream()
+        let certificates = try TestCertificates(folder: folder)
+        let (server, listeners) = try resolver(upstream, certificates: certificates)
+        let clients = EncryptedClients(ca: certificates.caPath)
+        for (transport, port) in [("+tls", listeners.dotPort), ("+https", listeners.dohPort)] {
+            let padded = try clients.kdig(transport, port: port, "blocked.example", "A", ["+padding"])
+            XCTAssertTrue(padded.output.contains(";; PADDING: "), padded.output)
+            XCTAssertTrue(padded.output.contains("Received 468 B"), padded.output)
+            XCTAssertTrue(padded.output.contains("EDE: 16 (Censored): 'Bad'"), padded.output)
+            let forwarded = try clients.kdig(transport, port: port, "padded.example", "A", ["+padding"])
+            XCTAssertTrue(forwarded.output.contains("Received 468 B") && forwarded.output.contains("192.0.2.53"),
+                          forwarded.output)
+            let plain = try clients.kdig(transport, port: port, "blocked.example", "A", ["+nopadding"])
+            XCTAssertFalse(plain.output.contains("PADDING"), plain.output)
+            XCTAssertTrue(plain.output.contains("EDE: 16 (Censored)"), plain.output)
+        }
+        // curl POST of a query whose OPT holds an empty Padding option.
+        let opt: [UInt8] = [0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 4, 0, 12, 0, 0]
+        let query = RawDNS.appendingAdditionals([opt], to: RawDNS.query(id: 7, name: "blocked.example"))
+        let post = try clients.curl(port: listeners.dohPort, path: "/dns-query",
+                                    ["-H", "content-type: application/dns-message", "--data-binary", "@" + write(query)],
+                                    folder: folder)
+        let answer = try ReadMessage(post.body)
+        XCTAssertTrue(answer.padded)
+        XCTAssertEqual(answer.length % 468, 0)
+        XCTAssertEqual(answer.ede?.code, 16)
+        // Plain UDP is never padded.
+        let udp = try XCTUnwrap(RawDNS.udpExchange(query, port: server.port))
+        XCTAssertFalse(try ReadMessage(udp).padded)
+    }
+
     /// The query log's protocol, the metrics' `protocol` label and access.allow cover DoT and DoH.
     func testQueryLogMetricsAndAccessCoverEncryptedTransports() throws {
         let upstream = try CountingUpstream()

@@ -70,12 +70,13 @@ final class DoHQueryHandler: ChannelInboundHandler {
         // An HTTP/2 stream's own channel has no address; its connection's is the client's.
         let client = context.channel.parent?.remoteAddress ?? context.channel.remoteAddress
         connection.active()
+        let pad = EDNSPadding.requested(message)
         switch pipeline.respond(to: message, transport: .doh, client: client, loop: loop,
                                 allocator: context.channel.allocator) {
         case .none:
             context.close(promise: nil)
         case .now(let reply):
-            send(reply, head: head, context: context)
+            send(reply, padded: pad, head: head, context: context)
         case .later(let later):
             connection.began()
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -83,16 +84,23 @@ final class DoHQueryHandler: ChannelInboundHandler {
                 let (handler, context) = bound.value
                 handler.connection.ended()
                 guard context.channel.isActive else { return }
-                if let reply { handler.send(reply, head: head, context: context) } else { context.close(promise: nil) }
+                if let reply {
+                    handler.send(reply, padded: pad, head: head, context: context)
+                } else {
+                    context.close(promise: nil)
+                }
             }
         }
     }
 
-    private func send(_ reply: ByteBuffer, head: HTTPRequestHead, context: ChannelHandlerContext) {
+    /// The answer, padded (RFC 7830) when the query was; max-age is read before padding.
+    private func send(_ reply: ByteBuffer, padded: Bool, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let maxAge = MessageLayout.smallestTTL(reply) ?? 0
+        let reply = padded ? EDNSPadding.padded(reply, allocator: context.channel.allocator) : reply
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: Self.contentType)
         headers.add(name: "content-length", value: String(reply.readableBytes))
-        headers.add(name: "cache-control", value: "max-age=\(MessageLayout.smallestTTL(reply) ?? 0)")
+        headers.add(name: "cache-control", value: "max-age=\(maxAge)")
         write(.ok, headers: headers, body: reply, head: head, context: context)
     }
 

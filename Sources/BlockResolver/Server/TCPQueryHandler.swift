@@ -54,12 +54,14 @@ final class TCPQueryHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let message = Self.unwrapInboundIn(data)
         record?.lastActivity = .now()
+        // Over DoT, a client that pads its query gets a padded answer (RFC 7830, RFC 8467).
+        let pad = transport.isEncrypted && EDNSPadding.requested(message)
         switch pipeline.respond(to: message, transport: transport, client: context.remoteAddress, loop: loop,
                                 allocator: context.channel.allocator) {
         case .none:
             break
         case .now(let reply):
-            write(reply, context: context)
+            write(reply, padded: pad, context: context)
         case .later(let later):
             pending += 1
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -67,7 +69,7 @@ final class TCPQueryHandler: ChannelInboundHandler {
                 let (handler, context) = bound.value
                 handler.pending -= 1
                 if let reply, context.channel.isActive {
-                    handler.write(reply, context: context)
+                    handler.write(reply, padded: pad, context: context)
                 }
                 handler.updateReading(context: context)
             }
@@ -75,7 +77,8 @@ final class TCPQueryHandler: ChannelInboundHandler {
         updateReading(context: context)
     }
 
-    private func write(_ reply: ByteBuffer, context: ChannelHandlerContext) {
+    private func write(_ reply: ByteBuffer, padded: Bool, context: ChannelHandlerContext) {
+        let reply = padded ? EDNSPadding.padded(reply, allocator: context.channel.allocator) : reply
         var framed = context.channel.allocator.buffer(capacity: reply.readableBytes + 2)
         framed.writeDNSFrame(reply)
         context.writeAndFlush(Self.wrapOutboundOut(framed), promise: nil)

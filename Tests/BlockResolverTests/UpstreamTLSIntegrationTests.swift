@@ -48,7 +48,7 @@ final class UpstreamTLSIntegrationTests: XCTestCase {
         XCTAssertEqual(statuses.all, Array(repeating: "NXDOMAIN", count: 8))
         // One loop, one connection, reused by every query.
         XCTAssertEqual(unbound?.establishedConnections(), 1,
-                       (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? "")
+                       UnboundTLSUpstream.procNetTCP())
 
         unbound = nil  // stopped: the kept connection is gone
         unbound = try UnboundTLSUpstream(folder: folder, certificate: files.certificate, key: files.key, port: port)

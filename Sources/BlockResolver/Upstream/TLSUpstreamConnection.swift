@@ -120,7 +120,8 @@ final class TLSUpstreamConnection: @unchecked Sendable {
 
     /// The connection closed or failed (a refused certificate, a reset, the upstream's idle close).
     fileprivate func ended(_ channel: Channel, error: Error?) {
-        guard self.channel === channel || self.channel == nil else { return }
+        // A late close of an earlier connection must not fail the queries of the next one.
+        guard self.channel === channel || (self.channel == nil && !connecting) else { return }
         self.channel = nil
         failAll(error ?? UpstreamError.closedWithoutAnswer)
     }

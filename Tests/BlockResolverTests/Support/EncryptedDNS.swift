@@ -229,12 +229,19 @@ final class UnboundTLSUpstream {
     /// Established TCP connections to this upstream (from /proc/net/tcp: the client ends whose
     /// remote port is this one).
     func establishedConnections() -> Int {
-        let table = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
+        let table = Self.procNetTCP()
         let hex = String(port, radix: 16, uppercase: true)
         let portHex = String(repeating: "0", count: max(0, 4 - hex.count)) + hex
         return table.split(separator: "\n").dropFirst().filter { line in
             let fields = line.split(separator: " ")
             return fields.count > 3 && fields[2].hasSuffix(":" + portHex) && fields[3] == "01"
         }.count
+    }
+
+    /// All of /proc/net/tcp: read to its end (String(contentsOfFile:) stops after one page of it).
+    static func procNetTCP() -> String {
+        guard let handle = FileHandle(forReadingAtPath: "/proc/net/tcp") else { return "" }
+        defer { try? handle.close() }
+        return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
     }
 }

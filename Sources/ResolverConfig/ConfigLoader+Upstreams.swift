@@ -26,11 +26,11 @@ extension ConfigLoader {
 
     /// `upstreams`, or the nameservers of `resolvConfPath` when the config names none (absent or
     /// empty); `fromResolvConf` says which, for the messages that must name the source.
-    func upstreamServers(_ node: Node?, _ reader: YAMLReader) throws(ConfigError)
+    func upstreamServers(_ node: Node?, folder: String, _ reader: YAMLReader) throws(ConfigError)
         -> (upstreams: [ResolverSettings.Upstream], fromResolvConf: Bool) {
         if let node {
             let named = try reader.list(node, key: "upstreams").enumerated().map { (index, item) throws(ConfigError) in
-                try Self.upstream(item, key: "upstreams[\(index)]", reader)
+                try Self.upstream(item, key: "upstreams[\(index)]", folder: folder, reader)
             }
             if !named.isEmpty { return (named, false) }
         }
@@ -43,17 +43,86 @@ extension ConfigLoader {
         return (upstreams, true)
     }
 
-    /// One `upstreams` entry: `"host:port"`, or `{ address: "host:port", tcp: true }`.
-    static func upstream(_ node: Node, key: String, _ reader: YAMLReader) throws(ConfigError)
+    /// One `upstreams` entry: `"host:port"`, `{ address: "host:port", tcp: true }`, or
+    /// `{ address: "host:port", tls: { name: NAME, ca: FILE } }` (DNS over TLS, port 853 when
+    /// the address names none; `tls: {}` checks the address itself against the system's CAs).
+    static func upstream(_ node: Node, key: String, folder: String, _ reader: YAMLReader) throws(ConfigError)
         -> ResolverSettings.Upstream {
         if case .mapping = node {
-            let map = try reader.mapping(node, key: key, allowed: ["address", "tcp"])
+            let map = try reader.mapping(node, key: key, allowed: ["address", "tcp", "tls"])
             guard let address = map["address"] else { throw reader.error(node, key + ".address", "missing") }
-            var upstream = ResolverSettings.Upstream(address: try reader.address(address, key: key + ".address"))
+            var upstream = ResolverSettings.Upstream(
+                address: try reader.address(address, key: key + ".address", defaultPort: map["tls"] == nil ? 53 : 853))
             if let tcp = map["tcp"] { upstream.tcp = try reader.boolean(tcp, key: key + ".tcp") }
+            if let tls = map["tls"] {
+                upstream.tls = try upstreamTLS(tls, key: key + ".tls", folder: folder, reader)
+                if map["tcp"] != nil && !upstream.tcp {
+                    throw reader.error(map["tcp"], key + ".tcp", "false with tls: DNS over TLS runs over TCP")
+                }
+            }
             return upstream
         }
         return ResolverSettings.Upstream(address: try reader.address(node, key: key))
+    }
+
+    /// An upstream's `tls:` mapping: `name` (the name its certificate must hold) and `ca` (a PEM
+    /// file, relative to the config's folder).
+    static func upstreamTLS(_ node: Node, key: String, folder: String, _ reader: YAMLReader) throws(ConfigError)
+        -> ResolverSettings.UpstreamTLS {
+        if case .scalar = node, (try? reader.boolean(node, key: key)) == true { return ResolverSettings.UpstreamTLS() }
+        let map = try reader.mapping(node, key: key, allowed: ["name", "ca"])
+        var tls = ResolverSettings.UpstreamTLS()
+        if let name = map["name"] {
+            let text = try reader.string(name, key: key + ".name")
+            if text.isEmpty || HostPort.ipFamily(text) != nil {
+                throw reader.error(name, key + ".name", "\"\(text)\" is not a host name (leave name out to check the address)")
+            }
+            tls.name = text
+        }
+        if let ca = map["ca"] {
+            tls.ca = absolutePath(try reader.string(ca, key: key + ".ca"), relativeTo: folder)
+        }
+        return tls
+    }
+
+    /// `listen_tls`, `listen_https` (port 853 and 443 when an address names none) and the `tls`
+    /// certificate they need. An address may serve one protocol only: the TCP port of a `listen`
+    /// address is taken by plain DNS.
+    static func encryptedListeners(_ top: [String: Node], listen: [HostPort], folder: String,
+                                   _ reader: YAMLReader) throws(ConfigError)
+        -> (tls: [HostPort], https: [HostPort], files: ResolverSettings.TLSFiles?) {
+        func addresses(_ key: String, port: Int) throws(ConfigError) -> [HostPort] {
+            guard let node = top[key] else { return [] }
+            return try reader.list(node, key: key).enumerated().map { (index, item) throws(ConfigError) in
+                try reader.address(item, key: "\(key)[\(index)]", defaultPort: port)
+            }
+        }
+        let tls = try addresses("listen_tls", port: 853)
+        let https = try addresses("listen_https", port: 443)
+        var seen: [HostPort: String] = [:]
+        for address in listen { seen[address] = "listen" }
+        for (key, list) in [("listen_tls", tls), ("listen_https", https)] {
+            for address in list {
+                if let other = seen[address] {
+                    throw reader.error(top[key], key, "\(address) is also in \(other); an address serves one protocol")
+                }
+                seen[address] = key
+            }
+        }
+        var files: ResolverSettings.TLSFiles? = nil
+        if let node = top["tls"] {
+            let map = try reader.mapping(node, key: "tls", allowed: ["certificate", "key"])
+            guard let certificate = map["certificate"] else { throw reader.error(node, "tls.certificate", "missing") }
+            guard let key = map["key"] else { throw reader.error(node, "tls.key", "missing") }
+            files = ResolverSettings.TLSFiles(
+                certificate: absolutePath(try reader.string(certificate, key: "tls.certificate"), relativeTo: folder),
+                key: absolutePath(try reader.string(key, key: "tls.key"), relativeTo: folder))
+        }
+        if files == nil && !(tls.isEmpty && https.isEmpty) {
+            let key = tls.isEmpty ? "listen_https" : "listen_tls"
+            throw reader.error(top[key], key, "needs tls.certificate and tls.key (a PEM certificate chain and its key)")
+        }
+        return (tls, https, files)
     }
 
     /// Rejects an upstream that is one of the `listen` addresses (a wildcard listen address

@@ -23,7 +23,7 @@ public struct ConfigLoader: Sendable {
     static let topLevelKeys: Set<String> = [
         "listen", "upstreams", "timeout_ms", "sinkhole", "lists", "threads", "tcp", "upstream_strategy",
         "query_timeout_ms", "edns_udp_size", "cache", "access", "rate_limit", "metrics", "query_log", "user", "group",
-        "precedence", "max_bad_lines", "outgoing",
+        "precedence", "max_bad_lines", "outgoing", "tls", "listen_tls", "listen_https",
     ]
 
     /// Loads and validates the config file at `path`.
@@ -53,8 +53,10 @@ public struct ConfigLoader: Sendable {
         // Section by section in a fixed order: with several mistakes, the one reported first is
         // always the same. Some checks need an earlier section (loops need `listen`).
         let listen = try Self.listenAddresses(top["listen"], reader)
-        let (upstreams, fromResolvConf) = try upstreamServers(top["upstreams"], reader)
-        try rejectLoops(upstreams, fromResolvConf: fromResolvConf, listen: listen, top, reader)
+        let encrypted = try Self.encryptedListeners(top, listen: listen, folder: folder, reader)
+        let (upstreams, fromResolvConf) = try upstreamServers(top["upstreams"], folder: folder, reader)
+        try rejectLoops(upstreams, fromResolvConf: fromResolvConf,
+                        listen: listen + encrypted.tls + encrypted.https, top, reader)
         let outgoing = try outgoingAddresses(top["outgoing"], upstreams: upstreams, fromResolvConf: fromResolvConf,
                                              reader)
         let timeout = try top["timeout_ms"].map { node throws(ConfigError) in
@@ -89,7 +91,7 @@ public struct ConfigLoader: Sendable {
             try reader.choice(node, key: "precedence", Precedence.self)
         } ?? .specific
 
-        return ResolverSettings(
+        var settings = ResolverSettings(
             configPath: path, listen: listen, upstreams: upstreams, upstreamsFromResolvConf: fromResolvConf,
             timeoutMilliseconds: timeout, sinkhole: sinkhole, lists: lists, threads: threads,
             tcpIdleTimeoutMilliseconds: tcp.idle, tcpMaxConnections: tcp.maxConnections, upstreamStrategy: strategy,
@@ -97,6 +99,10 @@ public struct ConfigLoader: Sendable {
             rateLimit: rateLimit, metricsListen: metricsListen, queryLogPath: queryLog.path,
             queryLogMode: queryLog.mode, user: account.user, group: account.group, precedence: precedence
         )
+        settings.listenTLS = encrypted.tls
+        settings.listenHTTPS = encrypted.https
+        settings.tls = encrypted.files
+        return settings
     }
 
     /// The root node of the config text; an empty file is an error, since `lists:` is required.

@@ -3,6 +3,12 @@
 public struct ResolverSettings: Sendable {
     public var configPath: String
     public var listen: [HostPort]
+    /// `listen_tls`: DNS over TLS (RFC 7858) on these addresses; needs `tls`.
+    public var listenTLS: [HostPort] = []
+    /// `listen_https`: DNS over HTTPS (RFC 8484, HTTP/2 and HTTP/1.1, path /dns-query); needs `tls`.
+    public var listenHTTPS: [HostPort] = []
+    /// `tls`: the certificate chain and key of the encrypted listeners; re-read on SIGHUP.
+    public var tls: TLSFiles? = nil
     public var upstreams: [Upstream]
     /// True when `upstreams` came from /etc/resolv.conf because the config named none.
     public var upstreamsFromResolvConf: Bool
@@ -60,13 +66,45 @@ public struct ResolverSettings: Sendable {
         public var address: HostPort
         /// Ask this upstream over TCP only.
         public var tcp: Bool
+        /// Ask this upstream over TLS (RFC 7858) only, its certificate checked as this says.
+        public var tls: UpstreamTLS?
 
-        public init(address: HostPort, tcp: Bool = false) {
+        public init(address: HostPort, tcp: Bool = false, tls: UpstreamTLS? = nil) {
             self.address = address
             self.tcp = tcp
+            self.tls = tls
         }
 
-        public var description: String { tcp ? "\(address) (tcp)" : address.description }
+        public var description: String {
+            if let tls { return "\(address) (tls \(tls.name ?? address.host))" }
+            return tcp ? "\(address) (tcp)" : address.description
+        }
+    }
+
+    /// How an upstream's TLS certificate is checked: against `name` (the address itself when
+    /// nil) and issued by a certificate in `ca` (the system's trust store when nil).
+    public struct UpstreamTLS: Sendable, Equatable {
+        public var name: String?
+        /// Absolute path of a PEM file of CA certificates.
+        public var ca: String?
+
+        public init(name: String? = nil, ca: String? = nil) {
+            self.name = name
+            self.ca = ca
+        }
+    }
+
+    /// The server certificate of `listen_tls` and `listen_https` (`tls:`), absolute paths.
+    public struct TLSFiles: Sendable, Equatable {
+        /// A PEM file: the server certificate first, then the intermediates.
+        public var certificate: String
+        /// A PEM file with the private key of the certificate.
+        public var key: String
+
+        public init(certificate: String, key: String) {
+            self.certificate = certificate
+            self.key = key
+        }
     }
 
     /// The answer cache (`cache:`).

@@ -71,9 +71,9 @@ struct YAMLReader {
         }
     }
 
-    func address(_ node: Node, key: String) throws(ConfigError) -> HostPort {
+    func address(_ node: Node, key: String, defaultPort: Int = 53) throws(ConfigError) -> HostPort {
         let text = try string(node, key: key)
-        switch HostPort.parse(text) {
+        switch HostPort.parse(text, defaultPort: defaultPort) {
         case .success(let value): return value
         case .failure(let failure): throw error(node, key, failure.message)
         }

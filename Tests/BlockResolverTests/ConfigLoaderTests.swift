@@ -50,7 +50,7 @@ final class ConfigLoaderTests: XCTestCase {
 
     func testUnknownKeyIsNamedWithItsLine() {
         XCTAssertEqual(error("lists: []\nupstream: [\"127.0.0.1\"]\n"),
-                       "config.yml:2: upstream: unknown key; expected one of access, cache, edns_udp_size, group, listen, lists, max_bad_lines, metrics, outgoing, precedence, query_log, query_timeout_ms, rate_limit, sinkhole, tcp, threads, timeout_ms, upstream_strategy, upstreams, user")
+                       "config.yml:2: upstream: unknown key; expected one of access, cache, edns_udp_size, group, listen, listen_https, listen_tls, lists, max_bad_lines, metrics, outgoing, precedence, query_log, query_timeout_ms, rate_limit, sinkhole, tcp, threads, timeout_ms, tls, upstream_strategy, upstreams, user")
         XCTAssertTrue(error("""
             upstreams: ["192.0.2.1"]
             lists:
@@ -129,6 +129,62 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(error("listen: [\"127.0.0.1:53\"]\nupstreams: [\"127.0.0.1\"]\nlists: []\n"),
                        "config.yml:2: upstreams: 127.0.0.1:53 is this resolver's own listen address: queries would loop; name the real upstream resolvers")
         XCTAssertEqual(error("listen: [\"127.0.0.1:5353\"]\nupstreams: [\"127.0.0.1\"]\nlists: []\n"), "no error")
+    }
+
+    // MARK: encrypted DNS
+
+    func testEncryptedListenersAndTLSUpstreams() throws {
+        let settings = try parse("""
+            listen: ["127.0.0.1:5353"]
+            tls: { certificate: tls/resolver.crt, key: /abs/resolver.key }
+            listen_tls: ["127.0.0.1:8853", "::1"]
+            listen_https: ["127.0.0.1"]
+            upstreams:
+              - { address: "192.0.2.53", tls: { name: resolver.example, ca: tls/ca.crt } }
+              - { address: "192.0.2.54:9853", tls: {} }
+              - "192.0.2.55"
+            lists: []
+            """)
+        XCTAssertEqual(settings.tls, .init(certificate: "/etc/br/tls/resolver.crt", key: "/abs/resolver.key"))
+        XCTAssertEqual(settings.listenTLS.map(\.description), ["127.0.0.1:8853", "[::1]:853"])
+        XCTAssertEqual(settings.listenHTTPS.map(\.description), ["127.0.0.1:443"])
+        XCTAssertEqual(settings.upstreams.map(\.description),
+                       ["192.0.2.53:853 (tls resolver.example)", "192.0.2.54:9853 (tls 192.0.2.54)", "192.0.2.55:53"])
+        XCTAssertEqual(settings.upstreams[0].tls, .init(name: "resolver.example", ca: "/etc/br/tls/ca.crt"))
+        XCTAssertEqual(settings.upstreams[1].tls, .init())
+        XCTAssertNil(settings.upstreams[2].tls)
+        let plain = try parse("upstreams: [\"192.0.2.1\"]\nlists: []\n")
+        XCTAssertNil(plain.tls)
+        XCTAssertEqual(plain.listenTLS, [])
+        XCTAssertEqual(plain.listenHTTPS, [])
+    }
+
+    func testEncryptedListenerErrors() {
+        XCTAssertEqual(error("listen_https: [\"127.0.0.1:8443\"]\nupstreams: [\"192.0.2.1\"]\nlists: []\n"),
+                       "config.yml:1: listen_https: needs tls.certificate and tls.key (a PEM certificate chain and its key)")
+        XCTAssertEqual(error("tls: { certificate: a.crt }\nupstreams: [\"192.0.2.1\"]\nlists: []\n"),
+                       "config.yml:1: tls.key: missing")
+        XCTAssertEqual(error("""
+            listen: ["127.0.0.1:8853"]
+            tls: { certificate: a.crt, key: a.key }
+            listen_tls: ["127.0.0.1:8853"]
+            upstreams: ["192.0.2.1"]
+            lists: []
+            """), "config.yml:3: listen_tls: 127.0.0.1:8853 is also in listen; an address serves one protocol")
+        XCTAssertEqual(error("""
+            upstreams: [{ address: "192.0.2.1", tls: { name: "192.0.2.1" } }]
+            lists: []
+            """), "config.yml:1: upstreams[0].tls.name: \"192.0.2.1\" is not a host name (leave name out to check the address)")
+        XCTAssertEqual(error("""
+            upstreams: [{ address: "192.0.2.1", tcp: false, tls: { name: a.example } }]
+            lists: []
+            """), "config.yml:1: upstreams[0].tcp: false with tls: DNS over TLS runs over TCP")
+        XCTAssertEqual(error("""
+            tls: { certificate: a.crt, key: a.key }
+            listen_tls: ["127.0.0.1:8853"]
+            upstreams: [{ address: "127.0.0.1:8853", tls: { name: a.example } }]
+            lists: []
+            """).contains("is this resolver's own listen address"), true)
     }
 
     // MARK: outgoing

@@ -27,6 +27,8 @@ SCENARIO_TITLES = {
     "cached": "2 cached allowed",
     "mix": "3 mix 70/20/10",
     "fresh": "4 fresh (all uncached)",
+    "dot": "5 cached over DoT",
+    "doh": "6 cached over DoH",
 }
 
 
@@ -181,7 +183,7 @@ def command_render(arguments):
     rows = load(arguments.results)
     max_loss = arguments.max_loss
     threads_seen = sorted({row["threads"] for row in rows if row.get("kind") == "max"})
-    scenarios = [name for name in ("blocked", "cached", "mix", "fresh")
+    scenarios = [name for name in ("blocked", "cached", "mix", "fresh", "dot", "doh")
                  if any(row.get("scenario") == name and row.get("kind") == "max" for row in rows)]
     reps = max((row.get("rep", 0) for row in rows if row.get("kind") == "max"), default=0)
 

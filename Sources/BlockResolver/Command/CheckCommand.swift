@@ -35,10 +35,22 @@ struct CheckCommand: ParsableCommand {
         let source = settings.upstreamsFromResolvConf ? " (from /etc/resolv.conf)" : ""
         print("upstreams: \(settings.upstreams.map(\.description).joined(separator: ", "))\(source)")
         if !settings.outgoing.isEmpty { print("outgoing: \(settings.outgoing.joined(separator: ", "))") }
+        if !settings.listenTLS.isEmpty { print("listen_tls: \(settings.listenTLS.map(\.description).joined(separator: ", "))") }
+        if !settings.listenHTTPS.isEmpty {
+            print("listen_https: \(settings.listenHTTPS.map(\.description).joined(separator: ", "))")
+        }
 
         let lists = ReportLists(settings)
         for failure in lists.failures { print("error: \(failure)") }
         var usable = lists.failures.isEmpty
+        if let files = settings.tls {
+            do {
+                print("tls: \(try TLSCredentials.load(files).summary)")
+            } catch {
+                print("error: \(error)")
+                usable = false
+            }
+        }
         var policy: CompiledPolicy? = nil
         do {
             policy = try CompiledPolicy(lists: lists.loaded, precedence: settings.precedence)

@@ -21,9 +21,11 @@ extension RunCommand {
         return log
     }
 
-    /// Handles SIGHUP (reload) and SIGUSR1 (reopen the query log) until SIGTERM or SIGINT.
+    /// Handles SIGHUP (reload; the tls certificate too) and SIGUSR1 (reopen the query log) until
+    /// SIGTERM or SIGINT.
     static func handleSignals(_ signals: UnixSignalsSequence, store: PolicyStore, upstreams: UpstreamSet,
-                              transfers: ZoneTransferService, queryLog: QueryLog?, logger: Logger) async {
+                              transfers: ZoneTransferService, queryLog: QueryLog?, tls: TLSCredentials?,
+                              logger: Logger) async {
         for await signal in signals {
             switch signal {
             case .sighup:
@@ -36,6 +38,11 @@ extension RunCommand {
                     logger.error("reload failed; still serving the previous policy", metadata: [
                         "error": "\(error)", "generation": "\(store.current.generation)",
                     ])
+                }
+                // The files named by the config in force (the new one, or the old one when the
+                // reload failed); the listeners were set up at start and need a certificate.
+                if let tls, let files = store.current.settings.tls {
+                    await BackgroundWork.run({ tls.reload(files, logger: logger) })
                 }
                 // The old policy is freed once every loop has taken the new one (within a moment).
                 Task.detached {

@@ -11,12 +11,14 @@ import UnixSignals
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Serve DNS on the config's listen addresses (UDP and TCP).",
+        abstract: "Serve DNS on the config's listen addresses (UDP and TCP; DoT and DoH on listen_tls, listen_https).",
         discussion: """
             Signals: SIGHUP re-reads the config and every list, builds a complete new policy and \
             swaps it in; if anything fails the old policy keeps serving and the reason is logged. \
             A list with `transfer:` is also checked with its primary at once (SOA, then IXFR or AXFR); \
             such lists follow their primary by themselves too (NOTIFY on the listen sockets, refresh). \
+            SIGHUP also re-reads the tls certificate and key: the next DoT and DoH connection gets \
+            the new certificate; files that cannot be used keep the old one (logged). \
             SIGUSR1 reopens the query log (after logrotate moved it). SIGTERM or SIGINT stop taking \
             queries, finish those in flight, flush the query log, and exit 0.
 
@@ -83,7 +85,8 @@ struct RunCommand: ParsableCommand {
         let schedule = Task { await store.runSchedule(logger: logger) }
         defer { schedule.cancel() }
         let descriptors = FileLimit.raise()
-        if let problem = FileLimit.tooLow(descriptors, threads: settings.threads, listeners: settings.listen.count) {
+        let listeners = settings.listen.count + settings.listenTLS.count + settings.listenHTTPS.count
+        if let problem = FileLimit.tooLow(descriptors, threads: settings.threads, listeners: listeners) {
             logger.critical("cannot start", metadata: ["error": "\(problem)"])
             throw ExitCode.failure
         }
@@ -107,6 +110,14 @@ struct RunCommand: ParsableCommand {
             upstreams.recordHealth()
         }
 
+        let tls: TLSCredentials?
+        do {
+            tls = try settings.tls.map { try TLSCredentials(files: $0) }
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode.failure
+        }
+        if let tls { logger.info("tls certificate loaded", metadata: ["subject": "\(tls.summary)"]) }
         let queryLog = try Self.startQueryLog(settings, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.threads)
         let server: DNSServer
@@ -119,7 +130,8 @@ struct RunCommand: ParsableCommand {
                 logger.info("metrics", metadata: ["address": "http://\(address)/metrics"])
             }
             server = try await DNSServer.start(settings: settings, pipeline: pipeline, cache: cache, upstreams: upstreams,
-                                               group: group, metrics: metrics, queryLog: queryLog, logger: logger)
+                                               group: group, metrics: metrics, queryLog: queryLog, tls: tls,
+                                               logger: logger)
             metrics.refreshBeforeExposition { [pools = server.upstreamPools] in
                 for pool in pools { pool.recordSockets() }
             }
@@ -140,7 +152,7 @@ struct RunCommand: ParsableCommand {
                                           "threads": "\(settings.threads)"])
 
         await Self.handleSignals(signals, store: store, upstreams: upstreams, transfers: transfers, queryLog: queryLog,
-                                 logger: logger)
+                                 tls: tls, logger: logger)
         await Self.shutdown(server: server, pipeline: pipeline, metrics: metricsServer, queryLog: queryLog,
                             group: group)
         logger.info("stopped")

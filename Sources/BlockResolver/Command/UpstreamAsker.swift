@@ -1,11 +1,13 @@
 import NIOCore
+import NIOPosix
 import ResolverConfig
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// One question asked of one upstream with blocking sockets, for `explain --resolve`: over UDP,
-/// and again over TCP when the answer is truncated. Not the server's path (that is
+/// and again over TCP when the answer is truncated; a TLS upstream over one `TLSUpstreamConnection`
+/// on an event loop of its own (its certificate checked as the server checks it). Not the server's path (that is
 /// `UpstreamPool`, on the event loops); a command that asks once and prints.
 struct UpstreamAsker {
     let upstream: ResolverSettings.Upstream
@@ -26,6 +28,7 @@ struct UpstreamAsker {
         query[0] = UInt8(id >> 8)
         query[1] = UInt8(id & 0xFF)
         let address = try SocketAddress(ipAddress: upstream.address.host, port: upstream.address.port)
+        if let tls = upstream.tls { return try askOverTLS(query, question: question, address: address, tls: tls) }
         var bytes = try exchange(query, address: address, tcp: upstream.tcp)
         var reply = bytes.withUnsafeBytes { ReplyParser.check($0, id: id, question: question) }
         if reply?.truncated == true && !upstream.tcp {
@@ -34,6 +37,29 @@ struct UpstreamAsker {
         }
         guard let reply else { throw Failure(description: "\(upstream) sent no valid answer") }
         return reply
+    }
+
+    private func askOverTLS(_ query: [UInt8], question: Question, address: SocketAddress,
+                            tls: ResolverSettings.UpstreamTLS) throws -> ReplyParser.Reply {
+        let client = try UpstreamTLSClient(tls, upstream: upstream.address.description)
+        let from = try source.map { try SocketAddress(ipAddress: $0, port: 0) }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let loop = group.next()
+        let promise = loop.makePromise(of: ReplyParser.Reply.self)
+        let budget = TimeAmount.milliseconds(Int64(timeoutMilliseconds))
+        loop.execute {
+            let connection = TLSUpstreamConnection(eventLoop: loop, address: address, tls: client, source: from)
+            connection.send(query, question: question, budget: budget) { result in
+                connection.close()
+                promise.completeWith(result)
+            }
+        }
+        do {
+            return try promise.futureResult.wait()
+        } catch {
+            throw Failure(description: "\(upstream): \(error)")
+        }
     }
 
     private func exchange(_ query: [UInt8], address: SocketAddress, tcp: Bool) throws -> [UInt8] {

@@ -154,7 +154,7 @@ struct UpstreamMetrics: Sendable {
 final class LoopMetrics {
     private let factory: PrometheusMetricsFactory
     private let loop: String
-    /// By transport (udp, tcp) and outcome.
+    /// By transport (udp, tcp, dot, doh: `Transport.index`) and outcome.
     private let queries: [[CoreMetrics.Counter]]
     private let answerTime: AnswerTimeHistogram
     private var blockedByList: [String: CoreMetrics.Counter] = [:]
@@ -167,7 +167,7 @@ final class LoopMetrics {
         self.factory = factory
         loop = String(index)
         let loop = self.loop
-        queries = ["udp", "tcp"].map { transport in
+        queries = Transport.allCases.map(\.rawValue).map { transport in
             QueryOutcome.allCases.map { outcome in
                 CoreMetrics.Counter(label: "dns_queries_total",
                         dimensions: [("protocol", transport), ("outcome", outcome.rawValue), ("loop", loop)],
@@ -182,7 +182,7 @@ final class LoopMetrics {
 
     @inline(__always)
     func count(_ outcome: QueryOutcome, transport: Transport, nanoseconds: Int64) {
-        queries[transport == .udp ? 0 : 1][outcome.index].increment()
+        queries[transport.index][outcome.index].increment()
         answerTime.record(nanoseconds: nanoseconds)
     }
 

@@ -15,7 +15,7 @@ enum AccessStage {
                                                allocator: context.allocator), .refused, by: nil)
         }
         let qps = snapshot.settings.rateLimit.perClientQPS
-        if context.transport == .udp && qps > 0
+        if context.transport.isDatagram && qps > 0
             && !context.loop.limiter.allow(context.client, qps: qps, burst: snapshot.settings.rateLimit.burst,
                                            now: context.started) {
             switch snapshot.settings.rateLimit.action {

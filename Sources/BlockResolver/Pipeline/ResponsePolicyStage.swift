@@ -116,7 +116,7 @@ enum ResponsePolicyStage {
         case .drop:
             result = .finish(.silent(.dropped, by: decider))
         case .tcpOnly:
-            if context.transport == .tcp { return nil }
+            if !context.transport.isDatagram { return nil }
             result = asked.withQuery { query in
                 .finish(.answer(MessageWriter.truncated(query, opt: snapshot.parts.common.plainOPT,
                                                         allocator: context.allocator), .truncated, by: decider))

@@ -45,7 +45,7 @@ enum Verdict {
             kind = .local(local)
         case .passthru: return .forward
         case .tcpOnly:
-            if transport == .tcp { return .forward }
+            if !transport.isDatagram { return .forward }
             return .answer(MessageWriter.truncated(query, opt: snapshot.parts.common.plainOPT, allocator: allocator))
         }
         var buffer = allocator.buffer(capacity: DNSHeader.size + query.name.count + 4 + 64 + 16 + 64)

@@ -173,6 +173,8 @@ final class PolicyStore: Sendable {
     static func warnAboutRestartOnlyChanges(old: ResolverSettings, new: ResolverSettings, logger: Logger) {
         var changed: [String] = []
         if old.listen != new.listen { changed.append("listen") }
+        if old.listenTLS != new.listenTLS { changed.append("listen_tls") }
+        if old.listenHTTPS != new.listenHTTPS { changed.append("listen_https") }
         if old.threads != new.threads { changed.append("threads") }
         if old.tcpIdleTimeoutMilliseconds != new.tcpIdleTimeoutMilliseconds { changed.append("tcp") }
         if !changed.isEmpty {

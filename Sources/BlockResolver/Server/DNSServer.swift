@@ -3,12 +3,17 @@ import Glibc
 #endif
 import Logging
 import NIOCore
+import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
+import NIOSSL
 import ResolverConfig
 
 /// The listening sockets: for every `listen` address, one UDP socket per event loop (bound with
 /// SO_REUSEPORT, so the kernel spreads datagrams over the loops) and one TCP listener whose
-/// connections are spread over the loops.
+/// connections are spread over the loops; for every `listen_tls` address a DNS-over-TLS listener
+/// and for every `listen_https` address a DNS-over-HTTPS one, in front of the same pipeline.
+/// TCP, DoT and DoH connections share `tcp.idle_timeout_ms` and `tcp.max_connections`.
 final class DNSServer: Sendable {
     let udpChannels: [Channel]
     let tcpChannels: [Channel]
@@ -47,7 +52,7 @@ final class DNSServer: Sendable {
     /// by the event loops, each of which gets a `LoopContext` of its own.
     static func start(settings: ResolverSettings, pipeline: QueryPipeline, cache: AnswerCache, upstreams: UpstreamSet,
                       group: MultiThreadedEventLoopGroup, metrics: ResolverMetrics, queryLog: QueryLog?,
-                      logger: Logger) async throws -> DNSServer {
+                      tls: TLSCredentials?, logger: Logger) async throws -> DNSServer {
         var contexts: [ObjectIdentifier: LoopContext] = [:]
         var registries: [ObjectIdentifier: TCPConnectionRegistry] = [:]
         for (index, loop) in group.makeIterator().enumerated() {
@@ -81,6 +86,25 @@ final class DNSServer: Sendable {
                 logger.info("listening", metadata: ["address": "\(address)", "udp_sockets": "\(settings.threads)",
                                                     "tcp": "yes"])
             }
+            if let tls {
+                for address in settings.listenTLS {
+                    let socketAddress = try socketAddress(address)
+                    tcp.append(try await bind(what: "DoT", address: address, logger: logger) {
+                        try await dotListener(socketAddress, settings: settings, pipeline: pipeline, loops: loops,
+                                              tls: tls, group: group)
+                    })
+                    logger.info("listening", metadata: ["address": "\(address)", "protocol": "dot"])
+                }
+                for address in settings.listenHTTPS {
+                    let socketAddress = try socketAddress(address)
+                    tcp.append(try await bind(what: "DoH", address: address, logger: logger) {
+                        try await dohListener(socketAddress, settings: settings, pipeline: pipeline, loops: loops,
+                                              tls: tls, group: group)
+                    })
+                    logger.info("listening", metadata: ["address": "https://\(address)\(DoHQueryHandler.path)",
+                                                        "protocol": "doh"])
+                }
+            }
         } catch {
             for channel in udp + tcp { try? await channel.close() }
             throw error
@@ -88,6 +112,75 @@ final class DNSServer: Sendable {
         // After the listeners: the pool's sockets take random ports, never one meant for listening.
         for context in contexts.values { try? await context.upstreamSockets.open().get() }
         return DNSServer(udp: udp, tcp: tcp, pools: contexts.values.map(\.upstreamSockets))
+    }
+
+    private static func socketAddress(_ address: HostPort) throws -> SocketAddress {
+        do {
+            return try SocketAddress(ipAddress: address.host, port: address.port)
+        } catch {
+            throw StartError(message: "listen \(address): \(error)")
+        }
+    }
+
+    /// A listening TCP socket whose connections are spread over the loops, set up by `initialize`.
+    private static func streamListener(_ address: SocketAddress, group: MultiThreadedEventLoopGroup,
+                                       halfClosure: Bool,
+                                       _ initialize: @escaping @Sendable (Channel) throws -> Void) async throws -> Channel {
+        try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: halfClosure)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try initialize(channel) }
+            }
+            .bind(to: address).get()
+    }
+
+    /// The DNS-over-TLS listener of one address (RFC 7858): TLS, then exactly TCP's framing and
+    /// handler. The idle timer sits in front of TLS, so a client stalled in its handshake is
+    /// closed like an idle TCP one; until then it holds only its own place in the registry.
+    private static func dotListener(_ address: SocketAddress, settings: ResolverSettings, pipeline: QueryPipeline,
+                                    loops: Loops, tls: TLSCredentials,
+                                    group: MultiThreadedEventLoopGroup) async throws -> Channel {
+        let idle = TimeAmount.milliseconds(Int64(settings.tcpIdleTimeoutMilliseconds))
+        let perLoopConnections = max(1, settings.tcpMaxConnections / max(1, loops.contexts.count))
+        // TLS has its own close (close_notify); a TCP half-close is not how a DoT client ends.
+        return try await streamListener(address, group: group, halfClosure: false) { channel in
+            let sync = channel.pipeline.syncOperations
+            try sync.addHandler(IdleStateHandler(readTimeout: idle))
+            try sync.addHandler(NIOSSLServerHandler(context: tls.dot))
+            try sync.addHandler(ByteToMessageHandler(DNSFrameDecoder()))
+            try sync.addHandler(TCPQueryHandler(pipeline: pipeline, loop: loops.context(channel.eventLoop),
+                                                connections: loops.registry(channel.eventLoop),
+                                                maxConnections: perLoopConnections, transport: .dot))
+        }
+    }
+
+    /// The DNS-over-HTTPS listener of one address (RFC 8484): TLS with ALPN h2 or http/1.1, then
+    /// NIOHTTP2's server pipeline (or NIOHTTP1's), each request or stream to a `DoHQueryHandler`.
+    private static func dohListener(_ address: SocketAddress, settings: ResolverSettings, pipeline: QueryPipeline,
+                                    loops: Loops, tls: TLSCredentials,
+                                    group: MultiThreadedEventLoopGroup) async throws -> Channel {
+        let idle = TimeAmount.milliseconds(Int64(settings.tcpIdleTimeoutMilliseconds))
+        let perLoopConnections = max(1, settings.tcpMaxConnections / max(1, loops.contexts.count))
+        return try await streamListener(address, group: group, halfClosure: false) { channel in
+            let sync = channel.pipeline.syncOperations
+            let connection = DoHConnectionHandler(connections: loops.registry(channel.eventLoop),
+                                                  maxConnections: perLoopConnections)
+            try sync.addHandler(IdleStateHandler(readTimeout: idle))
+            try sync.addHandler(connection)
+            try sync.addHandler(NIOSSLServerHandler(context: tls.doh))
+            let bound = NIOLoopBound(connection, eventLoop: channel.eventLoop)
+            let loop = loops.context(channel.eventLoop)
+            // Not waited for: it only adds the ALPN handler now; the rest follows the handshake.
+            _ = channel.configureCommonHTTPServerPipeline { stream in
+                stream.eventLoop.makeCompletedFuture {
+                    try stream.pipeline.syncOperations.addHandler(
+                        DoHQueryHandler(pipeline: pipeline, loop: loop, connection: bound.value))
+                }
+            }
+        }
     }
 
     /// The TCP listener of one address; its connections are spread over the loops.

@@ -1,6 +1,7 @@
 import NIOCore
 
-/// Answers the DNS messages of one TCP connection (RFC 7766): several queries may be in flight at
+/// Answers the DNS messages of one TCP or DNS-over-TLS connection (RFC 7766, RFC 7858: the
+/// same framing inside TLS, decrypted by the `NIOSSLServerHandler` in front of it): several queries may be in flight at
 /// once and their answers go out as each is ready, not in order. The connection is closed after
 /// the idle timeout when nothing is pending, so a client that sends half a frame and stops only
 /// holds its own connection, and only for that long.
@@ -19,6 +20,7 @@ final class TCPQueryHandler: ChannelInboundHandler {
     private let loop: LoopContext
     private let connections: TCPConnectionRegistry
     private let maxConnections: Int
+    private let transport: Transport
     /// This connection in the loop's registry (for `tcp.max_connections`).
     private var record: TCPConnectionRegistry.Record?
     private var pending = 0 {
@@ -26,8 +28,10 @@ final class TCPQueryHandler: ChannelInboundHandler {
     }
     private var inputClosed = false
 
-    init(pipeline: QueryPipeline, loop: LoopContext, connections: TCPConnectionRegistry, maxConnections: Int) {
+    init(pipeline: QueryPipeline, loop: LoopContext, connections: TCPConnectionRegistry, maxConnections: Int,
+         transport: Transport = .tcp) {
         self.pipeline = pipeline
+        self.transport = transport
         self.loop = loop
         self.connections = connections
         self.maxConnections = maxConnections
@@ -50,12 +54,14 @@ final class TCPQueryHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let message = Self.unwrapInboundIn(data)
         record?.lastActivity = .now()
-        switch pipeline.respond(to: message, transport: .tcp, client: context.remoteAddress, loop: loop,
+        // Over DoT, a client that pads its query gets a padded answer (RFC 7830, RFC 8467).
+        let pad = transport.isEncrypted && EDNSPadding.requested(message)
+        switch pipeline.respond(to: message, transport: transport, client: context.remoteAddress, loop: loop,
                                 allocator: context.channel.allocator) {
         case .none:
             break
         case .now(let reply):
-            write(reply, context: context)
+            write(reply, padded: pad, context: context)
         case .later(let later):
             pending += 1
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -63,7 +69,7 @@ final class TCPQueryHandler: ChannelInboundHandler {
                 let (handler, context) = bound.value
                 handler.pending -= 1
                 if let reply, context.channel.isActive {
-                    handler.write(reply, context: context)
+                    handler.write(reply, padded: pad, context: context)
                 }
                 handler.updateReading(context: context)
             }
@@ -71,7 +77,8 @@ final class TCPQueryHandler: ChannelInboundHandler {
         updateReading(context: context)
     }
 
-    private func write(_ reply: ByteBuffer, context: ChannelHandlerContext) {
+    private func write(_ reply: ByteBuffer, padded: Bool, context: ChannelHandlerContext) {
+        let reply = padded ? EDNSPadding.padded(reply, allocator: context.channel.allocator) : reply
         var framed = context.channel.allocator.buffer(capacity: reply.readableBytes + 2)
         framed.writeDNSFrame(reply)
         context.writeAndFlush(Self.wrapOutboundOut(framed), promise: nil)

@@ -62,11 +62,12 @@ final class UpstreamPool: Sendable, AtomicReference {
         self.settings = settings
         targets = try settings.upstreams.map { upstream in
             if let kept = previous?.targets.first(where: { $0.name == upstream.address.description
-                && $0.tcpOnly == upstream.tcp }) {
+                && $0.tcpOnly == (upstream.tcp || upstream.tls != nil) && $0.tls?.settings == upstream.tls }) {
                 return kept
             }
+            let tls = try upstream.tls.map { try UpstreamTLSClient($0, upstream: upstream.address.description) }
             return UpstreamTarget(address: try SocketAddress(ipAddress: upstream.address.host, port: upstream.address.port),
-                                  name: upstream.address.description, tcpOnly: upstream.tcp,
+                                  name: upstream.address.description, tcpOnly: upstream.tcp, tls: tls,
                                   metrics: metrics?.upstream(upstream.address.description))
         }
         strategy = settings.strategy
@@ -190,10 +191,30 @@ final class UpstreamPool: Sendable, AtomicReference {
     }
 
     /// One query to one upstream, bounded by `budget`: over UDP on a socket of the loop's pool
-    /// when there is one, else (TCP, or no pool yet) over a fresh socket of its own.
+    /// when there is one, else (TCP, or no pool yet) over a fresh socket of its own; over TLS on
+    /// the loop's kept connection to that upstream (without a pool: a connection for this query).
     private func exchange(_ query: [UInt8], question: Question, target: Target, overTCP: Bool, budget: TimeAmount,
                           on eventLoop: EventLoop, sockets: UpstreamSocketPool? = nil,
                           completion: @escaping (Result<ReplyParser.Reply, Error>) -> Void) {
+        if let tls = target.tls {
+            let ipv6 = target.address.protocol == .inet6
+            let source = outgoing.isEmpty ? nil : UpstreamSocketPool.source(ipv6: ipv6, outgoing: outgoing)
+            if let sockets, sockets.eventLoop === eventLoop {
+                sockets.tlsConnection(to: target, tls: tls, source: source)
+                    .send(query, question: question, budget: budget, completion: completion)
+            } else {
+                let connection = TLSUpstreamConnection(eventLoop: eventLoop, address: target.address, tls: tls,
+                                                       source: source)
+                let bound = NIOLoopBound(completion, eventLoop: eventLoop)
+                eventLoop.execute {
+                    connection.send(query, question: question, budget: budget) { result in
+                        connection.close()
+                        bound.value(result)
+                    }
+                }
+            }
+            return
+        }
         if !overTCP, let sockets, sockets.eventLoop === eventLoop,
            sockets.send(query, question: question, to: target.address, budget: budget, completion: completion) {
             return

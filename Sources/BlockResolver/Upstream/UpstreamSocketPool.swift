@@ -91,6 +91,16 @@ final class UpstreamSocketPool: @unchecked Sendable {
     /// the wildcard.
     private var outgoing: [SocketAddress] = []
     private var closed = false
+    /// This loop's kept TLS connection to each TLS upstream, by `UpstreamTarget.connectionKey`.
+    private var tlsConnections: [String: TLSUpstreamConnection] = [:]
+
+    /// This loop's connection to the TLS upstream `target`, made on first use.
+    func tlsConnection(to target: UpstreamTarget, tls: UpstreamTLSClient, source: SocketAddress?) -> TLSUpstreamConnection {
+        if let connection = tlsConnections[target.connectionKey] { return connection }
+        let connection = TLSUpstreamConnection(eventLoop: eventLoop, address: target.address, tls: tls, source: source)
+        tlsConnections[target.connectionKey] = connection
+        return connection
+    }
 
     /// `gauges` record each family's open sockets (`dns_upstream_sockets`) when metrics are read.
     init(eventLoop: EventLoop, gauges: (ipv4: CoreMetrics.Gauge, ipv6: CoreMetrics.Gauge)? = nil) {
@@ -276,6 +286,8 @@ final class UpstreamSocketPool: @unchecked Sendable {
     func close() {
         eventLoop.execute {
             self.closed = true
+            for connection in self.tlsConnections.values { connection.close() }
+            self.tlsConnections = [:]
             for family in self.families.values {
                 family.retry?.cancel()
                 family.retry = nil

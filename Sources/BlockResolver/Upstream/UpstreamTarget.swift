@@ -7,14 +7,26 @@ final class UpstreamTarget: Sendable {
     let address: SocketAddress
     /// As the config writes it (`host:port`), for logs and metric labels.
     let name: String
+    /// Asked over TCP (or TLS) only: never over UDP, and a truncated answer is not asked again.
     let tcpOnly: Bool
+    /// Set for an upstream asked over TLS (RFC 7858), on kept connections (`TLSUpstreamConnection`).
+    let tls: UpstreamTLSClient?
     let health = UpstreamHealth()
     let metrics: UpstreamMetrics?
 
-    init(address: SocketAddress, name: String, tcpOnly: Bool, metrics: UpstreamMetrics?) {
+    init(address: SocketAddress, name: String, tcpOnly: Bool, tls: UpstreamTLSClient? = nil,
+         metrics: UpstreamMetrics?) {
         self.address = address
         self.name = name
-        self.tcpOnly = tcpOnly
+        self.tcpOnly = tcpOnly || tls != nil
+        self.tls = tls
         self.metrics = metrics
+    }
+
+    /// Tells this target's connections from those of another upstream (or the same address with
+    /// other TLS settings) in a loop's `UpstreamSocketPool`.
+    var connectionKey: String {
+        guard let tls else { return name }
+        return "\(name)#\(tls.settings.name ?? "")#\(tls.settings.ca ?? "")"
     }
 }

@@ -40,6 +40,14 @@ enum DNSHeader {
         message.setInteger(id, at: message.readerIndex)
     }
 
+    /// Whether a client's message has a whole header and is not a response: the least a DoH
+    /// request body must be to be a DNS query (anything else is HTTP 400, RFC 8484 4.2.1).
+    static func isQuery(_ message: ByteBuffer) -> Bool {
+        guard message.readableBytes >= size,
+              let flags = message.getInteger(at: message.readerIndex + 2, as: UInt16.self) else { return false }
+        return flags & flagQR == 0
+    }
+
     /// Whether a message the resolver wrote has TC set.
     static func isTruncated(_ message: ByteBuffer) -> Bool {
         (message.getInteger(at: message.readerIndex + 2, as: UInt16.self) ?? 0) & flagTC != 0

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Where the parts of a DNS message lie, for a message ldns has already parsed and accepted: the
 /// question name, every record's TTL field, and the OPT records. The cache and the relay patch
 /// bytes (ID, letter case, TTLs) and swap the OPT record only at positions found here.
@@ -57,6 +59,23 @@ struct MessageLayout {
             if !opt.isWellPlaced || count > 1 { valid = false }
         }) != nil else { return false }
         return valid
+    }
+
+    /// The smallest TTL of the records of a message the resolver is about to send (the OPT record
+    /// left out; a TTL with the top bit set counts as 0, RFC 2181 8), for DoH's `cache-control:
+    /// max-age` (RFC 8484 5.1). Nil when the message holds no record (or does not walk cleanly).
+    static func smallestTTL(_ message: ByteBuffer) -> UInt32? {
+        message.withUnsafeReadableBytes { bytes in
+            var smallest: UInt32? = nil
+            guard walk(bytes, record: { opt, offset in
+                guard opt == nil else { return }
+                var ttl: UInt32 = 0
+                for index in offset..<offset + 4 { ttl = ttl << 8 | UInt32(bytes[index]) }
+                if ttl & 0x8000_0000 != 0 { ttl = 0 }
+                smallest = min(smallest ?? ttl, ttl)
+            }) != nil else { return nil }
+            return smallest
+        }
     }
 
     /// Steps over the question and every record, calling `record` with each OPT record (or nil

@@ -34,7 +34,7 @@ struct Query {
     /// 512) capped by the resolver's `edns_udp_size`, or 512 without EDNS (RFC 1035, RFC 6891);
     /// over TCP a whole message. The one place this limit is computed.
     func sizeLimit(_ transport: Transport, ednsUDPSize: Int) -> Int {
-        guard transport == .udp else { return Int(UInt16.max) }
+        guard transport.isDatagram else { return Int(UInt16.max) }
         guard let edns else { return 512 }
         return min(max(512, Int(edns.udpSize)), max(512, ednsUDPSize))
     }

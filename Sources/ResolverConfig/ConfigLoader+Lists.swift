@@ -61,12 +61,17 @@ extension ConfigLoader {
                         maxBadLines defaultMaxBadLines: Int?, _ reader: YAMLReader) throws(ConfigError) -> ListSettings {
         let map = try reader.mapping(node, key: key, allowed: [
             "name", "path", "format", "action", "category", "response", "sinkhole", "ede", "reference",
-            "active_from", "active_until", "origin", "clients", "max_bad_lines", "transfer",
+            "active_from", "active_until", "origin", "clients", "max_bad_lines", "transfer", "fetch",
         ])
         let name = try listName(map, node: node, key: key, reader)
         guard let pathNode = map["path"] else {
-            throw reader.error(node, key + ".path", map["transfer"] == nil ? "missing; every list needs a file"
-                               : "missing; a transferred zone needs a file for its last good copy")
+            throw reader.error(node, key + ".path", map["transfer"] != nil
+                               ? "missing; a transferred zone needs a file for its last good copy"
+                               : map["fetch"] != nil ? "missing; a downloaded list needs a file for its last good copy"
+                               : "missing; every list needs a file")
+        }
+        if map["transfer"] != nil && map["fetch"] != nil {
+            throw reader.error(map["fetch"], key + ".fetch", "a list comes by zone transfer or by download, not both")
         }
         let path = try reader.string(pathNode, key: key + ".path")
         if path.isEmpty { throw reader.error(pathNode, key + ".path", "empty") }
@@ -95,6 +100,7 @@ extension ConfigLoader {
         }
         let schedule = try listSchedule(map, key: key, reader)
         let transfer = try transferSettings(map["transfer"], key: key, format: format, folder: folder, reader)
+        let fetch = try fetchSettings(map["fetch"], key: key, folder: folder, reader)
         // A transferred zone's records are relative to the zone unless the list names another origin.
         let origin = try listOrigin(map["origin"], key: key, format: format, reader) ?? transfer?.zone
         let clients = try map["clients"].map { node throws(ConfigError) in
@@ -111,7 +117,7 @@ extension ConfigLoader {
             name: name, path: absolutePath(path, relativeTo: folder), pathAsWritten: path,
             format: format, action: action, category: category, configLine: node.mark?.line ?? 0,
             response: response, sinkhole: sinkhole, ede: ede, reference: reference, schedule: schedule, origin: origin,
-            clients: clients, maxBadLines: maxBadLines, transfer: transfer
+            clients: clients, maxBadLines: maxBadLines, transfer: transfer, fetch: fetch
         )
     }
 

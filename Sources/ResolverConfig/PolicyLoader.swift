@@ -72,23 +72,29 @@ public struct PolicyLoader: Sendable {
     /// parse and identity are kept. That identity is the one of the file those entries came
     /// from, never the broken file's: the broken file is not taken for unchanged later, so every
     /// reload parses and reports it again, and takes it as soon as it is fixed.
-    private func load(_ list: ListSettings, previous: CompiledPolicy?,
+    private func load(_ list: ListSettings, previous: CompiledPolicy?, prepared: [String: (ParsedList, ListFile.Identity)],
                       started: UInt64) throws(ListFile.ReadError) -> LoadedList {
         let reader = list.reader
         let before = previous?.lists.first { $0.settings.name == list.name }
         let source: ListSource
         do {
             source = try reader.open(list.path, displayName: list.pathAsWritten)
-        } catch where list.transfer != nil && !fileExists(list.path) {
-            // A transferred zone before its first transfer has no copy yet: nothing to serve
-            // until the transfer brings one (or what it served so far, on a reload).
+        } catch where (list.transfer != nil || list.fetch != nil) && !fileExists(list.path) {
+            // A transferred zone or a downloaded list before its first transfer or download has
+            // no copy yet: nothing to serve until one comes (or what it served so far, on a reload).
             if let before {
                 return LoadedList(settings: list, parsed: before.parsed, identity: before.identity, loadSeconds: 0,
                                   reused: true, fault: before.fault, keptPrevious: before.keptPrevious)
             }
             let empty = ListBuilder(fileName: list.pathAsWritten, problemsKept: problemsKept).finish()
             return LoadedList(settings: list, parsed: empty, identity: Self.noCopy, loadSeconds: 0, reused: false,
-                              fault: "no copy of the zone yet; waiting for the first transfer from its primary")
+                              fault: Self.noCopyFault(list))
+        }
+        if let (parsed, identity) = prepared[list.name], identity == source.identity {
+            // Parsed and judged already (a download, before its rename): not parsed twice.
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            return LoadedList(settings: list, parsed: parsed, identity: identity, loadSeconds: seconds, reused: false,
+                              fault: Self.fault(of: parsed, list: list, previousEntries: before?.parsed.entryTotal ?? 0))
         }
         if let old = previous?.lists.first(where: {
             $0.settings.path == list.path && $0.settings.format == list.format && $0.settings.origin == list.origin
@@ -111,8 +117,15 @@ public struct PolicyLoader: Sendable {
                           reused: false, fault: fault)
     }
 
-    /// The identity of a transferred zone's copy that is not there yet.
-    static let noCopy = ListFile.Identity(size: -1, modified: timespec(), contentHash: 0)
+    /// The identity of a transferred zone's or a downloaded list's copy that is not there yet.
+    public static let noCopy = ListFile.Identity(size: -1, modified: timespec(), contentHash: 0)
+
+    /// The fault of a list served empty because its copy is not there yet.
+    public static func noCopyFault(_ list: ListSettings) -> String {
+        list.fetch != nil
+            ? "no copy of the list yet (\(list.pathAsWritten)); it is EMPTY until the first download succeeds"
+            : "no copy of the zone yet; waiting for the first transfer from its primary"
+    }
 
     private func fileExists(_ path: String) -> Bool {
         var info = stat()
@@ -122,13 +135,15 @@ public struct PolicyLoader: Sendable {
     /// The lists of `settings`; with `previous`, the policy in service, unchanged files are not
     /// parsed again and a list whose file has a `fault` keeps its entries (`LoadedList.keptPrevious`).
     /// Without it (at start) there is nothing to keep: such a list loads as read, with its fault.
-    public func load(_ settings: ResolverSettings,
-                     previous: CompiledPolicy? = nil) throws(LoadError) -> CompiledPolicy {
+    /// `prepared`: lists by name already parsed from the file that is now at their path, with
+    /// that file's identity (a download parsed before it was renamed into place).
+    public func load(_ settings: ResolverSettings, previous: CompiledPolicy? = nil,
+                     prepared: [String: (ParsedList, ListFile.Identity)] = [:]) throws(LoadError) -> CompiledPolicy {
         var loaded: [LoadedList] = []
         for list in settings.lists {
             let started = DispatchTime.now().uptimeNanoseconds
             do {
-                loaded.append(try load(list, previous: previous, started: started))
+                loaded.append(try load(list, previous: previous, prepared: prepared, started: started))
             } catch {
                 throw LoadError(message: "list \(list.name): cannot read \(error)")
             }

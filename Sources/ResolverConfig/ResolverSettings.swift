@@ -196,6 +196,9 @@ public struct ListSettings: Sendable, Equatable {
     /// Where the zone comes from by zone transfer; nil for a file alone. `path` is then the
     /// transfer's last good copy.
     public var transfer: ZoneTransferSettings?
+    /// Where the list is downloaded from over HTTPS; nil for a file alone. `path` is then the
+    /// last good download. Never together with `transfer`.
+    public var fetch: ListFetchSettings?
 
     /// The least number of skipped lines the default rule allows. A national list of millions of
     /// lines carries some junk (URLs, IP addresses, typos: 0.3% of the lines in the lists
@@ -215,7 +218,7 @@ public struct ListSettings: Sendable, Equatable {
                 category: String, configLine: Int, response: BlockResponse = .sinkhole,
                 sinkhole: ResolverSettings.Sinkhole = .init(), ede: UInt16? = 16, reference: String? = nil,
                 schedule: ListSchedule = .always, origin: String? = nil, clients: [CIDR]? = nil,
-                maxBadLines: Int? = nil, transfer: ZoneTransferSettings? = nil) {
+                maxBadLines: Int? = nil, transfer: ZoneTransferSettings? = nil, fetch: ListFetchSettings? = nil) {
         self.name = name
         self.path = path
         self.pathAsWritten = pathAsWritten
@@ -232,6 +235,7 @@ public struct ListSettings: Sendable, Equatable {
         self.clients = clients
         self.maxBadLines = maxBadLines
         self.transfer = transfer
+        self.fetch = fetch
     }
 
     /// The EDE extra text: the category, then the reference when there is one.

@@ -19,8 +19,9 @@ struct YAMLReader {
         }
     }
 
-    /// A mapping's entries by key; a key not in `allowed` is an error naming it.
-    func mapping(_ node: Node, key: String?, allowed: Set<String>) throws(ConfigError) -> [String: Node] {
+    /// A mapping's entries by key; a key not in `allowed` is an error naming it (nil: any key,
+    /// for a mapping whose keys are the user's own, such as request headers).
+    func mapping(_ node: Node, key: String?, allowed: Set<String>?) throws(ConfigError) -> [String: Node] {
         guard case .mapping(let mapping) = node else {
             throw error(node, key, "expected a mapping (`key: value` lines), got \(describe(node))")
         }
@@ -29,7 +30,7 @@ struct YAMLReader {
             guard case .scalar(let scalar) = keyNode else { throw error(keyNode, key, "keys must be plain words") }
             let name = scalar.string
             let path = key.map { "\($0).\(name)" } ?? name
-            guard allowed.contains(name) else {
+            if let allowed, !allowed.contains(name) {
                 throw error(keyNode, path, "unknown key; expected one of \(allowed.sorted().joined(separator: ", "))")
             }
             if result[name] != nil { throw error(keyNode, path, "given twice") }

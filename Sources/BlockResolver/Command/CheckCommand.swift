@@ -114,6 +114,7 @@ struct CheckCommand: ParsableCommand {
                 print("  copy: none yet; `run` transfers the whole zone (AXFR) at start")
             }
         }
+        if let fetch = settings.fetch { reportFetch(fetch, list) }
         if let clients = settings.clients {
             print("  applies to clients in: \(clients.map(\.description).joined(separator: ", "))")
         }
@@ -125,6 +126,24 @@ struct CheckCommand: ParsableCommand {
             print("\(settings.pathAsWritten): \(parsed.problemCount - parsed.problems.count) more skipped lines not shown")
         }
         if let policy { reportOverlaps(list, index: index, policy: policy) }
+    }
+
+    /// The download settings and the state of the last good copy, which `run` serves at start.
+    private func reportFetch(_ fetch: ListFetchSettings, _ list: LoadedList) {
+        let settings = list.settings
+        var line = "  fetch: \(fetch.url) every \(fetch.refreshSeconds) s, timeout \(fetch.timeoutSeconds) s, "
+            + "at most \(fetch.maxBytes) bytes"
+        line += fetch.caPath.map { ", CA \($0)" } ?? ", the system's CA store"
+        if !fetch.headers.isEmpty { line += ", headers: " + fetch.headers.map(\.name).joined(separator: ", ") }
+        print(line)
+        if list.identity == PolicyLoader.noCopy {
+            print("  copy: MISSING (\(settings.pathAsWritten)); `run` starts with this list EMPTY "
+                  + "until the first download succeeds")
+        } else {
+            let meta = FetchedCopy(list: settings).validators()
+            let from = meta.map { " (downloaded from \($0.url)\($0.etag.map { ", ETag \($0)" } ?? ""))" } ?? ""
+            print("  copy: \(settings.pathAsWritten) with \(list.parsed.entryTotal) entries\(from); served at start")
+        }
     }
 
     /// Duplicates within the list, and block entries that an allow entry for the same name overrides.

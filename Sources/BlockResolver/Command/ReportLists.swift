@@ -13,9 +13,9 @@ struct ReportLists {
                 let (parsed, identity) = try PolicyLoader.read(list)
                 loaded.append(LoadedList(settings: list, parsed: parsed, identity: identity, loadSeconds: 0,
                                          reused: false))
-            } catch where list.transfer != nil && ZoneCopy.header(path: list.path) == nil
-                            && !FileManager.default.fileExists(atPath: list.path) {
-                // A transferred zone before its first transfer: `run` fetches it from the primary.
+            } catch where (list.transfer != nil || list.fetch != nil) && !FileManager.default.fileExists(atPath: list.path) {
+                // A transferred zone before its first transfer, a downloaded list before its first
+                // download: `run` serves it empty and brings it from the primary or the server.
                 let empty = ListBuilder(fileName: list.pathAsWritten).finish()
                 loaded.append(LoadedList(settings: list, parsed: empty, identity: ListFile.Identity(
                     size: -1, modified: timespec(), contentHash: 0), loadSeconds: 0, reused: false))

@@ -24,7 +24,8 @@ extension RunCommand {
     /// Handles SIGHUP (reload; the tls certificate too) and SIGUSR1 (reopen the query log) until
     /// SIGTERM or SIGINT.
     static func handleSignals(_ signals: UnixSignalsSequence, store: PolicyStore, upstreams: UpstreamSet,
-                              transfers: ZoneTransferService, queryLog: QueryLog?, tls: TLSCredentials?,
+                              transfers: ZoneTransferService, fetches: ListFetchService, queryLog: QueryLog?,
+                              tls: TLSCredentials?,
                               logger: Logger) async {
         for await signal in signals {
             switch signal {
@@ -39,6 +40,8 @@ extension RunCommand {
                         "error": "\(error)", "generation": "\(store.current.generation)",
                     ])
                 }
+                // Downloaded lists are asked for now even when the reload failed: the lists in service.
+                fetches.fetchAll()
                 // The files named by the config in force (the new one, or the old one when the
                 // reload failed); the listeners were set up at start and need a certificate.
                 if let tls, let files = store.current.settings.tls {

@@ -17,6 +17,8 @@ struct RunCommand: ParsableCommand {
             swaps it in; if anything fails the old policy keeps serving and the reason is logged. \
             A list with `transfer:` is also checked with its primary at once (SOA, then IXFR or AXFR); \
             such lists follow their primary by themselves too (NOTIFY on the listen sockets, refresh). \
+            A list with `fetch:` is downloaded again at once (a conditional request: a 304 costs \
+            nothing); such lists are downloaded every refresh_s by themselves too. \
             SIGHUP also re-reads the tls certificate and key: the next DoT and DoH connection gets \
             the new certificate; files that cannot be used keep the old one (logged). \
             SIGUSR1 reopens the query log (after logrotate moved it). SIGTERM or SIGINT stop taking \
@@ -148,11 +150,15 @@ struct RunCommand: ParsableCommand {
         pipeline.notify.deliver(to: { [transfers] list in transfers.check(list: list) }, metrics: metrics)
         transfers.start()
         defer { transfers.stop() }
+        // Downloads of lists over HTTPS, on a thread and an event loop group of their own.
+        let fetches = ListFetchService(store: store, metrics: metrics, logger: logger)
+        fetches.start()
+        defer { fetches.stop() }
         logger.info("serving", metadata: ["upstreams": "\(settings.upstreams.map(\.description).joined(separator: ","))",
                                           "threads": "\(settings.threads)"])
 
-        await Self.handleSignals(signals, store: store, upstreams: upstreams, transfers: transfers, queryLog: queryLog,
-                                 tls: tls, logger: logger)
+        await Self.handleSignals(signals, store: store, upstreams: upstreams, transfers: transfers, fetches: fetches,
+                                 queryLog: queryLog, tls: tls, logger: logger)
         await Self.shutdown(server: server, pipeline: pipeline, metrics: metricsServer, queryLog: queryLog,
                             group: group)
         logger.info("stopped")

@@ -79,13 +79,16 @@ final class PolicyStore: Sendable {
     /// Re-reads the lists of the settings in service, not the config file: what a zone transfer
     /// does once it has written its list's new copy. Unchanged files are not parsed again, so only
     /// the transferred zone is. Published like a reload; a failure keeps the current policy.
-    func reloadLists(logger: Logger, reason: String) -> Result<PolicySnapshot, ReloadError> {
+    /// `prepared`: a list already parsed from the file now at its path (a download), not parsed again.
+    func reloadLists(logger: Logger, reason: String,
+                     prepared: [String: (ParsedList, ListFile.Identity)] = [:]) -> Result<PolicySnapshot, ReloadError> {
         reloading.withLock {
             let old = current
             let started = DispatchTime.now().uptimeNanoseconds
             let parts: PolicySnapshot.Parts
             do {
-                let policy = try PolicyLoader(problemsKept: ListReport.problemsLogged).load(old.settings, previous: old.policy)
+                let policy = try PolicyLoader(problemsKept: ListReport.problemsLogged).load(old.settings, previous: old.policy,
+                                                                                        prepared: prepared)
                 parts = try PolicySnapshot.Parts(generation: old.generation + 1, settings: old.settings, policy: policy)
             } catch {
                 metrics?.reloadFinished(seconds: nil, success: false)

@@ -128,6 +128,37 @@ final class ListFetchIntegrationTests: XCTestCase {
         let check = try TestTools.run(try TestTools.binary(), ["check", "--config", resolver.configURL.path])
         XCTAssertTrue(check.output.contains("fetch: \(server.url("tp.txt")) every 3600 s"), check.output)
         XCTAssertTrue(check.output.contains("copy: tp.txt with 2 entries"), check.output)
+
+        // A restart serves the copy at once and still asks conditionally (the validators in tp.txt.meta).
+        resolver.server.stop()
+        let restarted = try startResolver(lists: [Self.list("tp", url: server.url("tp.txt"), ca: server.caPath)])
+        XCTAssertEqual(try status(restarted, "new.example"), "NXDOMAIN", restarted.server.log)
+        XCTAssertTrue(eventually { !lines(restarted.server.log, "list fetched").isEmpty }, restarted.server.log)
+        XCTAssertTrue(lines(restarted.server.log, "list fetched").first?.contains("outcome=not_modified") == true,
+                      restarted.server.log)
+        XCTAssertEqual(server.requests.count, 4)
+        XCTAssertTrue(server.requests[3].contains("status=304"), server.requests[3])
+    }
+
+    func testRedirectsAreFollowedButNeverToPlainHTTP() throws {
+        let server = try ListServer(folder: folder)
+        try server.write("moved.txt.redirect", "/tp.txt")
+        try server.write("tp.txt", "blocked.example\n")
+        try server.start()
+        let plain = try ListServer(folder: folder, plain: true)
+        try plain.write("tp.txt", "blocked.example\nsecond.example\n")
+        try plain.start()
+        let resolver = try startResolver(lists: [Self.list("tp", url: server.url("moved.txt"), ca: server.caPath)])
+        XCTAssertTrue(try eventually { try status(resolver, "blocked.example") == "NXDOMAIN" }, resolver.server.log)
+        XCTAssertEqual(server.requests.map { $0.contains("status=302") }, [true, false], server.requests.joined(separator: "\n"))
+        XCTAssertTrue(server.requests[1].contains("path=/tp.txt status=200"), server.requests[1])
+
+        // An https address redirected to plain http is refused: the list stays as it was.
+        try server.write("moved.txt.redirect", plain.url("tp.txt"))
+        let refused = try fetchNow(resolver, list: "tp")
+        XCTAssertTrue(refused.contains("list download failed") && refused.contains("which is not https"), refused)
+        XCTAssertEqual(try status(resolver, "second.example"), "NOERROR")
+        XCTAssertEqual(try status(resolver, "blocked.example"), "NXDOMAIN")
     }
 
     func testBrokenDownloadsKeepTheLastGoodList() throws {

@@ -6,6 +6,7 @@ writes between requests:
   NAME.gzip    the body is sent gzip-encoded (Content-Encoding: gzip) to a client that accepts it
   NAME.cut     Content-Length says the whole file, half of it is sent, then the connection is closed
   NAME.status  its first line is the status sent instead (500, ...), with a short text body
+  NAME.redirect  its first line is a Location answered with 302 (NAME itself need not exist)
 ETag (a hash of the content) and Last-Modified (the file's mtime) are sent with every 200, and a
 request with a matching If-None-Match (or, without one, an If-Modified-Since not older than the
 file) is answered 304. Every request is logged to --log as one line, with its status and the
@@ -43,6 +44,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         name = os.path.basename(self.path.split("?")[0])
         path = os.path.join(self.server.root, name)
+        redirect_file = path + ".redirect"
+        if name and os.path.exists(redirect_file):
+            with open(redirect_file) as f:
+                target = f.read().strip()
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return self.note(302, 0)
         if not name or not os.path.isfile(path):
             return self.simple(404, b"not found\n")
         status_file = path + ".status"
@@ -125,12 +135,13 @@ def main():
     parser.add_argument("--log", required=True)
     parser.add_argument("--cert")
     parser.add_argument("--key")
+    parser.add_argument("--plain", action="store_true", help="plain HTTP: no --cert, no TLS")
     options = parser.parse_args()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", options.port), Handler)
     server.daemon_threads = True
     server.root = options.root
     server.log_path = options.log
-    if options.cert:
+    if not options.plain:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(options.cert, options.key)
         server.socket = context.wrap_socket(server.socket, server_side=True)

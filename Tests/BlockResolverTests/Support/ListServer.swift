@@ -15,8 +15,12 @@ final class ListServer {
 
     var caPath: String { certificates.caPath }
 
+    /// Plain HTTP instead of HTTPS (a redirect target for the test that refuses it).
+    let plain: Bool
+
     /// A CA and a certificate in `folder`; the server itself starts with `start()`.
-    init(folder: URL, port chosen: Int? = nil) throws {
+    init(folder: URL, port chosen: Int? = nil, plain: Bool = false) throws {
+        self.plain = plain
         root = folder.appendingPathComponent("served-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         logURL = root.appendingPathComponent("requests.log")
@@ -25,16 +29,16 @@ final class ListServer {
         port = try chosen ?? TestTools.freePort()
     }
 
-    func url(_ name: String) -> String { "https://127.0.0.1:\(port)/\(name)" }
+    func url(_ name: String) -> String { "\(plain ? "http" : "https")://127.0.0.1:\(port)/\(name)" }
 
     func start() throws {
         let python = try TestTools.path(of: "python3", package: "python3")
         let script = TestTools.packageRoot.appendingPathComponent("Tests/BlockResolverTests/Fixtures/list_server.py").path
-        let process = try ServerProcess(executable: python, arguments: [
-            "-u", script, "--port", "\(port)", "--root", root.path, "--log", logURL.path,
-            "--cert", root.appendingPathComponent("list-server.crt").path,
-            "--key", root.appendingPathComponent("list-server.key").path,
-        ], logURL: root.appendingPathComponent("server-output.log"))
+        var arguments = ["-u", script, "--port", "\(port)", "--root", root.path, "--log", logURL.path]
+        arguments += plain ? ["--plain"] : ["--cert", root.appendingPathComponent("list-server.crt").path,
+                                            "--key", root.appendingPathComponent("list-server.key").path]
+        let process = try ServerProcess(executable: python, arguments: arguments,
+                                        logURL: root.appendingPathComponent("server-output.log"))
         server = process
         guard TestTools.waitUntil({ process.log.contains("listening on") || !process.isRunning }), process.isRunning else {
             throw TestTools.Missing(description: "the list server did not start:\n\(process.log)")

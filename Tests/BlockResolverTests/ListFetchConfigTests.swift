@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import BlockResolver
 @testable import ResolverConfig
 
 /// The `fetch` section of a list: what is accepted and every mistake named with its key.
@@ -109,6 +110,16 @@ final class ListFetchConfigTests: XCTestCase {
             let message = error(yaml)
             XCTAssertTrue(message.contains(expected), "\(yaml)\n→ \(message)")
         }
+    }
+
+    /// Retries after failures in a row: 5 s doubling, never past refresh_s nor 15 minutes.
+    func testRetryBackoff() {
+        let hourly = ListFetchSettings(url: "https://lists.example/a")
+        XCTAssertEqual((1...6).map { ListFetchService.retryDelay(failures: $0, hourly) }, [5, 10, 20, 40, 80, 160])
+        XCTAssertEqual(ListFetchService.retryDelay(failures: 9, hourly), 900)
+        XCTAssertEqual(ListFetchService.retryDelay(failures: 1000, hourly), 900)
+        let everyMinute = ListFetchSettings(url: "https://lists.example/a", refreshSeconds: 60)
+        XCTAssertEqual(ListFetchService.retryDelay(failures: 5, everyMinute), 60)
     }
 
     func testHeadersFileWithABadLine() throws {

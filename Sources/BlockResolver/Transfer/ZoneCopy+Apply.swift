@@ -66,9 +66,24 @@ extension ZoneCopy {
         var capacity = 0
         defer { free(line) }  // getline allocates with malloc
         var number = 0
+        // Only the lines whose owner the delta touches (or the apex, for the old SOA) are cut into
+        // a key: for the rest, the owner up to the first tab is looked up, not the whole line.
+        let apex = zone.lowercased().hasSuffix(".") ? zone.lowercased() : zone.lowercased() + "."
+        var owners: Set<String> = [apex]
+        for key in Array(folded.dropped.keys) + folded.order {
+            owners.insert(String(key.prefix { $0 != "\t" }))
+        }
         while getline(&line, &capacity, file) > 0, let line {
             number += 1
             if line[0] == CChar(UInt8(ascii: ";")) || line[0] == CChar(UInt8(ascii: "\n")) { continue }
+            guard let tab = strchr(line, 9) else {
+                throw Failure(description: "\(path):\(number): not a record as a transfer writes it")
+            }
+            let owner = UnsafeRawBufferPointer(start: line, count: line.distance(to: tab))
+            if !owners.contains(String(decoding: owner, as: UTF8.self)) {
+                try writer.add(line: line)
+                continue
+            }
             guard let (key, type) = Self.keyAndType(line) else {
                 throw Failure(description: "\(path):\(number): not a record as a transfer writes it")
             }

@@ -110,8 +110,21 @@ public final class CompiledPolicy: Sendable {
                        before limit: Int = .max) -> PolicyMatch? {
         if precedence == .listed { return decideListed(name, active: active, client: client, before: limit) }
         var result: PolicyMatch? = nil
-        let ranked = self.ranked
-        @inline(__always) func pick(_ members: [Ranked], _ offset: Int) -> Bool {
+        // The table's own walk when no delta changed any name: the hot path as it was, written
+        // out again rather than shared with the overlay's walk (a local function cost more).
+        guard overlay != nil else {
+            let ranked = self.ranked
+            table.lookup(name) { group, offset in
+                for member in ranked[group] where !member.monitor && member.list < limit && active[member.list]
+                    && member.scope.applies(atSuffixOffset: offset) && applies(member.list, to: client) {
+                    result = PolicyMatch(listIndex: member.list, ruleIndex: member.rule, suffixOffset: offset)
+                    return true
+                }
+                return false
+            }
+            return result
+        }
+        lookup(name) { _, members, offset in
             for member in members where !member.monitor && member.list < limit && active[member.list]
                 && member.scope.applies(atSuffixOffset: offset) && applies(member.list, to: client) {
                 result = PolicyMatch(listIndex: member.list, ruleIndex: member.rule, suffixOffset: offset)
@@ -119,12 +132,6 @@ public final class CompiledPolicy: Sendable {
             }
             return false
         }
-        // The table's own walk when no delta changed any name: the hot path as it was.
-        guard overlay != nil else {
-            table.lookup(name) { group, offset in pick(ranked[group], offset) }
-            return result
-        }
-        lookup(name) { _, members, offset in pick(members, offset) }
         return result
     }
 

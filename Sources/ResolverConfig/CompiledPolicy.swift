@@ -19,6 +19,9 @@ public final class CompiledPolicy: Sendable {
     public let clientAddresses: AddressTable
     /// For each group of `table`, its members in precedence order, monitor members last.
     let ranked: [[Ranked]]
+    /// The names changed by zone-transfer deltas since `table` was built; nil for a policy
+    /// compiled whole (every load and reload), so its lookups cost one nil check more.
+    public let overlay: NameOverlay?
     /// True when some list is in monitor mode, so lookups must look past the decision for hits.
     public let hasMonitorLists: Bool
     public let precedence: Precedence
@@ -44,20 +47,57 @@ public final class CompiledPolicy: Sendable {
         self.precedence = precedence
         self.clientScopes = lists.map { $0.settings.clients }
         self.hasClientScopedLists = lists.contains { $0.settings.clients != nil }
+        self.ranked = table.groups.map { Self.rank($0, lists: lists) }
+        self.overlay = nil
+    }
+
+    /// A policy that shares everything of `base` (lists, table, address tables) but its name
+    /// overlay: what a zone transfer's delta makes (`applying`).
+    init(sharing base: CompiledPolicy, overlay: NameOverlay?) {
+        lists = base.lists
+        table = base.table
+        answerAddresses = base.answerAddresses
+        clientAddresses = base.clientAddresses
+        ranked = base.ranked
+        hasMonitorLists = base.hasMonitorLists
+        precedence = base.precedence
+        clientScopes = base.clientScopes
+        hasClientScopedLists = base.hasClientScopedLists
+        self.overlay = overlay
+    }
+
+    /// The members of one name in precedence order: monitor lists last, then allow before block,
+    /// then config order.
+    static func rank(_ members: [DomainTable.Member], lists: [LoadedList]) -> [Ranked] {
         func isAllow(_ member: DomainTable.Member) -> Bool { lists[Int(member.list)].allows(rule: Int(member.rule)) }
-        self.ranked = table.groups.map { members in
-            members.sorted { a, b in
-                let monitorA = lists[Int(a.list)].settings.action == .monitor
-                let monitorB = lists[Int(b.list)].settings.action == .monitor
-                if monitorA != monitorB { return monitorB }
-                let allowA = isAllow(a), allowB = isAllow(b)
-                if allowA != allowB { return allowA }
-                return a.list != b.list ? a.list < b.list : a.rule < b.rule
-            }.map { member in
-                Ranked(list: Int(member.list), rule: Int(member.rule),
-                       scope: lists[Int(member.list)].parsed.rules[Int(member.rule)].scope,
-                       monitor: lists[Int(member.list)].settings.action == .monitor)
-            }
+        return members.sorted { a, b in
+            let monitorA = lists[Int(a.list)].settings.action == .monitor
+            let monitorB = lists[Int(b.list)].settings.action == .monitor
+            if monitorA != monitorB { return monitorB }
+            let allowA = isAllow(a), allowB = isAllow(b)
+            if allowA != allowB { return allowA }
+            return a.list != b.list ? a.list < b.list : a.rule < b.rule
+        }.map { member in
+            Ranked(list: Int(member.list), rule: Int(member.rule),
+                   scope: lists[Int(member.list)].parsed.rules[Int(member.rule)].scope,
+                   monitor: lists[Int(member.list)].settings.action == .monitor)
+        }
+    }
+
+    /// Visits the groups of the suffixes of `name` in the table or the overlay, most specific
+    /// first, with their members in config order and in precedence order, until `visit` is true.
+    @inline(__always)
+    func lookup(_ name: UnsafeBufferPointer<UInt8>,
+                _ visit: (_ members: [DomainTable.Member], _ ranked: [Ranked], _ offset: Int) -> Bool) {
+        let groups = table.groups
+        let ranked = self.ranked
+        guard let overlay else {
+            table.lookup(name) { group, offset in visit(groups[group], ranked[group], offset) }
+            return
+        }
+        overlay.lookup(name, table: table) { group, entry, offset in
+            if let entry { return visit(entry.members, entry.ranked, offset) }
+            return visit(groups[group], ranked[group], offset)
         }
     }
 
@@ -70,9 +110,22 @@ public final class CompiledPolicy: Sendable {
                        before limit: Int = .max) -> PolicyMatch? {
         if precedence == .listed { return decideListed(name, active: active, client: client, before: limit) }
         var result: PolicyMatch? = nil
-        let ranked = self.ranked
-        table.lookup(name) { group, offset in
-            for member in ranked[group] where !member.monitor && member.list < limit && active[member.list]
+        // The table's own walk when no delta changed any name: the hot path as it was, written
+        // out again rather than shared with the overlay's walk (a local function cost more).
+        guard overlay != nil else {
+            let ranked = self.ranked
+            table.lookup(name) { group, offset in
+                for member in ranked[group] where !member.monitor && member.list < limit && active[member.list]
+                    && member.scope.applies(atSuffixOffset: offset) && applies(member.list, to: client) {
+                    result = PolicyMatch(listIndex: member.list, ruleIndex: member.rule, suffixOffset: offset)
+                    return true
+                }
+                return false
+            }
+            return result
+        }
+        lookup(name) { _, members, offset in
+            for member in members where !member.monitor && member.list < limit && active[member.list]
                 && member.scope.applies(atSuffixOffset: offset) && applies(member.list, to: client) {
                 result = PolicyMatch(listIndex: member.list, ruleIndex: member.rule, suffixOffset: offset)
                 return true
@@ -88,10 +141,9 @@ public final class CompiledPolicy: Sendable {
     private func decideListed(_ name: UnsafeBufferPointer<UInt8>, active: [Bool], client: UnsafeRawBufferPointer?,
                               before limit: Int) -> PolicyMatch? {
         var result: PolicyMatch? = nil
-        let groups = table.groups
-        table.lookup(name) { group, offset in
+        lookup(name) { members, _, offset in
             // Members are in config order: the first that applies is this name's best list.
-            for member in groups[group] {
+            for member in members {
                 let list = Int(member.list)
                 if list >= min(limit, result?.listIndex ?? .max) { break }
                 guard lists[list].settings.action != .monitor, active[list], applies(list, to: client) else { continue }
@@ -117,9 +169,8 @@ public final class CompiledPolicy: Sendable {
     public func monitorHits(_ name: UnsafeBufferPointer<UInt8>, active: [Bool]) -> [PolicyMatch] {
         guard hasMonitorLists else { return [] }
         var hits: [PolicyMatch] = []
-        let ranked = self.ranked
-        table.lookup(name) { group, offset in
-            for member in ranked[group] where member.monitor && active[member.list]
+        lookup(name) { _, ranked, offset in
+            for member in ranked where member.monitor && active[member.list]
                 && member.scope.applies(atSuffixOffset: offset) && !hits.contains(where: { $0.listIndex == member.list }) {
                 hits.append(PolicyMatch(listIndex: member.list, ruleIndex: member.rule, suffixOffset: offset))
             }
@@ -132,9 +183,8 @@ public final class CompiledPolicy: Sendable {
     /// whether its rule applies at that level; for `explain`.
     public func allMatches(_ name: UnsafeBufferPointer<UInt8>) -> [(member: DomainTable.Member, suffixOffset: Int, applies: Bool)] {
         var result: [(member: DomainTable.Member, suffixOffset: Int, applies: Bool)] = []
-        let groups = table.groups
-        table.lookup(name) { group, offset in
-            for member in groups[group] {
+        lookup(name) { members, _, offset in
+            for member in members {
                 let rule = lists[Int(member.list)].parsed.rules[Int(member.rule)]
                 result.append((member, offset, rule.scope.applies(atSuffixOffset: offset)))
             }
@@ -154,7 +204,12 @@ public final class CompiledPolicy: Sendable {
     }
 
     /// Total entries over all lists, names and addresses (duplicates counted per list).
-    public var entryCount: Int { lists.reduce(0) { $0 + $1.parsed.entryTotal } }
+    public var entryCount: Int { lists.indices.reduce(0) { $0 + entries(ofList: $1) } }
+
+    /// The entries list `index` serves: its file's, with the changes of the deltas applied since.
+    public func entries(ofList index: Int) -> Int {
+        lists[index].parsed.entryTotal + (overlay?.entryChange[index] ?? 0)
+    }
 
     /// Whether some list matches the addresses of answers, so answers must be looked through.
     public var hasAnswerAddressTriggers: Bool { !answerAddresses.isEmpty }

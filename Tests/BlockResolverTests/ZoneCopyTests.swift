@@ -60,6 +60,43 @@ final class ZoneCopyTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path + ".tmp"))
     }
 
+    /// The key cut from a copy's line is the one `TransferMessage` makes with ldns, so the
+    /// streaming apply finds what a delta deletes.
+    func testKeyCutFromALineIsTheRecordsKey() throws {
+        for text in ["a.example.rpz.test. 60 IN CNAME .", "*.w.example.rpz.test. 3600 IN CNAME rpz-passthru.",
+                     "l.example.rpz.test. 60 IN TXT \"two words\tand a tab\"", "l.example.rpz.test. 60 IN A 192.0.2.1"] {
+            let record = try record(text)
+            let (key, _) = try XCTUnwrap(record.line.withCString { ZoneCopy.keyAndType($0) })
+            XCTAssertEqual(key, record.key, text)
+        }
+    }
+
+    /// Across differences: added then deleted (gone), deleted then added (kept once), and an
+    /// addition of a record the copy holds that a later difference deletes (gone).
+    func testDifferencesFoldAcrossSerials() throws {
+        let folder = try TestTools.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("zone.rpz").path
+        let soa = (1...4).map { try! record("rpz.test. 60 IN SOA ns.rpz.test. h.rpz.test. \($0) 3600 5 86400 60") }
+        let a = try record("a.example.rpz.test. 60 IN CNAME .")
+        let b = try record("b.example.rpz.test. 60 IN CNAME .")
+        let c = try record("c.example.rpz.test. 60 IN CNAME .")
+        try ZoneCopy.write(zone: "rpz.test.", soa: soa[0], records: [a, b], to: path)
+        let differences = [
+            ZoneTransfer.Difference(from: 1, to: 2, soa: soa[1], deleted: [], added: [c, a]),
+            ZoneTransfer.Difference(from: 2, to: 3, soa: soa[2], deleted: [c, b], added: [b]),
+            ZoneTransfer.Difference(from: 3, to: 4, soa: soa[3], deleted: [a], added: []),
+        ]
+        XCTAssertEqual(try ZoneCopy.apply(differences, zone: "rpz.test.", to: path), 6)
+        let after = try ZoneCopy.records(path: path)
+        XCTAssertEqual(after.soa.soaSerial, 4)
+        XCTAssertEqual(after.keys, [b.key])
+        // Deleting what a difference before deleted: refused.
+        let twice = [ZoneTransfer.Difference(from: 4, to: 5, soa: soa[0], deleted: [b, b], added: [])]
+        XCTAssertThrowsError(try ZoneCopy.apply(twice, zone: "rpz.test.", to: path))
+        XCTAssertEqual(try ZoneCopy.records(path: path).keys, [b.key])
+    }
+
     func testAWriterDroppedWithoutCommitLeavesTheCopy() throws {
         let folder = try TestTools.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }

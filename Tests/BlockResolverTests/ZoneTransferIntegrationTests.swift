@@ -89,6 +89,9 @@ final class ZoneTransferIntegrationTests: XCTestCase {
         XCTAssertEqual(lines(log, "NOTIFY accepted").isEmpty, false, log)
         XCTAssertTrue(lines(log, "zone transferred").last?.contains("kind=ixfr") == true, log)
         XCTAssertTrue(lines(log, "zone transferred").last?.contains("records=1") == true, log)
+        // Published as a delta of the policy: no file read, nothing compiled again.
+        XCTAssertTrue(lines(log, "zone transferred").last?.contains("applied=incrementally") == true, log)
+        XCTAssertTrue(lines(log, "published lists").last?.contains("applied=incrementally") == true, log)
         XCTAssertEqual(try resolver.dig.query("blocked.example").status, "NXDOMAIN")
         XCTAssertTrue(copyHeader().contains("serial 2"), copyHeader())
         let metrics = try XCTUnwrap(try TestTools.httpGet(port: metricsPort, path: "/metrics")).body
@@ -97,7 +100,9 @@ final class ZoneTransferIntegrationTests: XCTestCase {
                      #"dns_transfers_total{list="trustpositif",kind="ixfr",result="success"} 1"#,
                      // The AXFR's SOA, NS, A and CNAME, then the IXFR's one CNAME.
                      #"dns_transfer_records_applied_total{list="trustpositif"} 5"#,
-                     #"dns_notify_total{result="accepted"} 1"#] {
+                     #"dns_notify_total{result="accepted"} 1"#,
+                     #"dns_transfer_applied_total{list="trustpositif",how="reread"} 1"#,
+                     #"dns_transfer_applied_total{list="trustpositif",how="incremental"} 1"#] {
             XCTAssertTrue(metrics.contains(line), "\(line) not in\n\(metrics)")
         }
         XCTAssertTrue(metrics.contains(#"dns_transfer_last_success_timestamp_seconds{list="trustpositif"}"#), metrics)
@@ -110,6 +115,68 @@ final class ZoneTransferIntegrationTests: XCTestCase {
         try primary.update(["update delete new.example.\(Self.zone). CNAME"])
         XCTAssertEqual(try waitFor(resolver, "new.example", "NOERROR", seconds: 2), "NOERROR", resolver.server.log)
         XCTAssertEqual(try resolver.dig.query("blocked.example").status, "NXDOMAIN")
+        XCTAssertTrue(lines(resolver.server.log, "zone transferred").last?.contains("applied=incrementally") == true,
+                      resolver.server.log)
+    }
+
+    /// Wildcards go incrementally; local data (one rule for all of an owner's records) takes the
+    /// older way, the copy read again; an overlay past its threshold is compacted; a restart from
+    /// the copy gives the answers the incremental state gave.
+    func testIncrementalWildcardsLocalDataByRereadAndCompaction() throws {
+        let resolverPort = try TestTools.freePort()
+        let metricsPort = try TestTools.freePort()
+        // The zone holds a wildcard already: an entry of a kind (trigger and action) the list
+        // has none of yet makes it read again once (the kind needs its answer template).
+        let primary = try PrimaryServer(folder: folder, zone: Self.zone,
+                                        records: ["blocked.example CNAME .", "*.later.example CNAME ."],
+                                        notifyPort: resolverPort)
+        var resolver = try startResolver(primaryPort: primary.port, port: resolverPort,
+                                         extraConfig: "metrics: { listen: \"127.0.0.1:\(metricsPort)\" }")
+        XCTAssertEqual(try waitFor(resolver, "blocked.example", "NXDOMAIN"), "NXDOMAIN", resolver.server.log)
+
+        try primary.update(["update add *.allowed.example.\(Self.zone). 60 CNAME ."])
+        XCTAssertEqual(try waitFor(resolver, "x.allowed.example", "NXDOMAIN"), "NXDOMAIN", resolver.server.log)
+        XCTAssertEqual(try resolver.dig.query("allowed.example").status, "NOERROR", "a wildcard covers the names below only")
+        XCTAssertTrue(lines(resolver.server.log, "zone transferred").last?.contains("applied=incrementally") == true,
+                      resolver.server.log)
+
+        try primary.update(["update add local.example.\(Self.zone). 60 A 192.0.2.77"])
+        XCTAssertTrue(TestTools.waitUntil { self.lines(resolver.server.log, "zone transferred").count == 3 },
+                      resolver.server.log)
+        XCTAssertEqual(try resolver.dig.query("local.example").answerData, ["192.0.2.77"], resolver.server.log)
+        XCTAssertFalse(lines(resolver.server.log, "IXFR applied by reading the copy again").isEmpty, resolver.server.log)
+        XCTAssertTrue(lines(resolver.server.log, "zone transferred").last?.contains("applied=by reading the copy") == true,
+                      resolver.server.log)
+
+        // 70 names: past the overlay's 64 for a zone this small, so the list is compiled again
+        // (74 entries: these, the two wildcards, the local data and the A record of the NS name).
+        try primary.update((0..<70).map { "update add c\($0).example.\(Self.zone). 60 CNAME ." }
+                           + ["update delete blocked.example.\(Self.zone). CNAME"])
+        XCTAssertEqual(try waitFor(resolver, "c69.example", "NXDOMAIN"), "NXDOMAIN", resolver.server.log)
+        // The compaction is logged when it starts and counted when it is published: wait for both.
+        let compacted = #"dns_transfer_applied_total{list="trustpositif",how="compaction"} 1"#
+        var metrics = ""
+        XCTAssertTrue(TestTools.waitUntil {
+            metrics = (try? TestTools.httpGet(port: metricsPort, path: "/metrics"))?.body ?? ""
+            return metrics.contains(compacted)
+        }, metrics)
+        XCTAssertFalse(lines(resolver.server.log, "compacting the policy").isEmpty, resolver.server.log)
+        for line in [#"dns_transfer_applied_total{list="trustpositif",how="incremental"} 2"#,
+                     #"dns_transfer_applied_total{list="trustpositif",how="reread"} 2"#,
+                     #"dns_list_entries{list="trustpositif"} 74"#] {
+            XCTAssertTrue(metrics.contains(line), "\(line) not in\n\(metrics)")
+        }
+        let names = ["blocked.example", "x.allowed.example", "allowed.example", "c0.example", "c69.example"]
+        let before = try names.map { try resolver.dig.query($0).status }
+        XCTAssertEqual(before, ["NOERROR", "NXDOMAIN", "NOERROR", "NXDOMAIN", "NXDOMAIN"])
+        XCTAssertTrue(copyHeader().contains("serial 4"), copyHeader())
+
+        // Read from the copy at start, the zone answers as the deltas left it.
+        resolver.server.stop()
+        primary.server.stop()
+        resolver = try startResolver(primaryPort: primary.port)
+        XCTAssertEqual(try names.map { try resolver.dig.query($0).status }, before, resolver.server.log)
+        XCTAssertEqual(try resolver.dig.query("local.example").answerData, ["192.0.2.77"])
     }
 
     func testNotifyFromUnlistedAddressOrForAnotherZoneIsRefused() throws {

@@ -22,6 +22,9 @@ Subcommands:
   mix-queries ...            a dnsperf query file mixing cached, blocked and fresh names
   prom-sum URL METRIC...     each METRIC summed over its label sets, from a Prometheus text
                              endpoint (a missing metric counts 0); prints them on one line
+  transfer ...               an RPZ zone on BIND's named, transferred by block-resolver and
+                             unbound: time from an nsupdate of N changes to each serving them,
+                             and the RSS before and after (scripts/lib/bench_transfer.py)
 All waits are bounded. Queries go only to the address given (loopback in the scripts).
 """
 
@@ -786,6 +789,8 @@ def main():
     parser = argparse.ArgumentParser(prog="benchtool", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
+    import bench_transfer  # beside this file; the transfer scenario lives there
+    bench_transfer.add_command(commands, sys.modules[__name__])
 
     sub = commands.add_parser("unbound-zones")
     sub.add_argument("list")

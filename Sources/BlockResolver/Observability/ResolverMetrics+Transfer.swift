@@ -26,6 +26,14 @@ extension ResolverMetrics {
         }
     }
 
+    /// How a transfer's result reached the policy: `incremental` (an IXFR published as a delta,
+    /// nothing read again), `reread` (the copy read and compiled again), `compaction` (the
+    /// deltas carried so far compiled into the list, after a transfer).
+    func transferApplied(list: String, how: String) {
+        CoreMetrics.Counter(label: "dns_transfer_applied_total", dimensions: [("list", list), ("how", how)],
+                            factory: factory).increment()
+    }
+
     /// A NOTIFY accepted, or refused (from an address that is not a listed primary, for a zone
     /// not transferred, or without the list's TSIG key).
     func notifyReceived(result: String) {

@@ -85,7 +85,7 @@ final class ResolverMetrics: Sendable {
     /// the generation of the policy now served.
     func policyLoaded(generation number: Int, policy: CompiledPolicy) {
         generation.record(number)
-        for list in policy.lists {
+        for (index, list) in policy.lists.enumerated() {
             let name = list.settings.name
             let metrics = listMetrics.withLockedValue { known in
                 if let metrics = known[name] { return metrics }
@@ -97,7 +97,7 @@ final class ResolverMetrics: Sendable {
                 known[name] = metrics
                 return metrics
             }
-            metrics.entries.record(list.parsed.entryTotal)
+            metrics.entries.record(policy.entries(ofList: index))
             metrics.stale.record(list.keptPrevious ? 1 : 0)
             if list.keptPrevious { metrics.kept.increment() }
         }

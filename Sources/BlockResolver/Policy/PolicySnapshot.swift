@@ -32,6 +32,16 @@ final class PolicySnapshot: Sendable, AtomicReference {
             self.answers = answers
             self.common = try CommonAnswers(udpSize: udpSize)
         }
+
+        /// The next generation of `old` with `policy`, a delta applied to `old.policy`: the same
+        /// lists and rules, so the answer templates are shared, not made again.
+        init(following old: Parts, policy: CompiledPolicy) {
+            generation = old.generation + 1
+            settings = old.settings
+            self.policy = policy
+            answers = old.answers
+            common = old.common
+        }
     }
 
     let parts: Parts

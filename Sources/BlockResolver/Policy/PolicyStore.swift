@@ -110,6 +110,36 @@ final class PolicyStore: Sendable {
         }
     }
 
+    /// Publishes the current policy with `changes` made to list `name` (a zone transfer's delta,
+    /// `CompiledPolicy.applying`): no file is read and nothing compiled again, and the new snapshot
+    /// shares everything the delta does not change. Serialised with the reloads; a delta that does
+    /// not fit publishes nothing and returns why.
+    func applyDelta(list name: String, changes: [CompiledPolicy.NameChange], reason: String,
+                    logger: Logger) -> Result<PolicySnapshot, CompiledPolicy.DeltaProblem> {
+        reloading.withLock {
+            let old = current
+            let started = DispatchTime.now().uptimeNanoseconds
+            guard let index = old.policy.lists.firstIndex(where: { $0.settings.name == name }) else {
+                return .failure(.needsFullRead("the list \(name) is not in the policy served"))
+            }
+            let policy: CompiledPolicy
+            do throws(CompiledPolicy.DeltaProblem) { policy = try old.policy.applying(changes, toList: index) } catch {
+                return .failure(error)
+            }
+            let parts = PolicySnapshot.Parts(following: old.parts, policy: policy)
+            let snapshot = PolicySnapshot(parts: parts, now: clock())
+            publish(snapshot)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            metrics?.policyLoaded(generation: parts.generation, policy: policy)
+            logger.info("published lists", metadata: [
+                "reason": "\(reason)", "generation": "\(parts.generation)", "applied": "incrementally",
+                "records": "\(changes.count)", "overlay_names": "\(policy.overlay?.count ?? 0)",
+                "seconds": "\(String(format3digits: seconds))",
+            ])
+            return .success(snapshot)
+        }
+    }
+
     /// Publishes `snapshot` unless a newer generation is already in place (a schedule refresh
     /// racing a reload must not bring back the old lists), then hands it to every event loop.
     private func publish(_ snapshot: PolicySnapshot) {

@@ -73,6 +73,13 @@ enum ZoneCopy {
             if fputs(head, file) < 0 { throw failure() }
         }
 
+        /// Adds a line of an older copy as it is (it ends in its line end).
+        func add(line: UnsafePointer<CChar>) throws(Failure) {
+            guard let file else { return }
+            if fputs(line, file) < 0 { throw failure() }
+            count += 1
+        }
+
         /// Adds a record; a SOA is skipped (the copy has its SOA at the top).
         func add(_ record: Record) throws(Failure) {
             guard record.soaSerial == nil, let file else { return }
@@ -138,34 +145,5 @@ enum ZoneCopy {
         }
         guard let soa else { throw Failure(description: "\(path) has no SOA record") }
         return (soa, keys, byKey)
-    }
-
-    /// Applies IXFR `differences` to the copy at `path` and writes the result in its place; throws
-    /// (and leaves the copy as it was) when a difference does not fit: it starts from another
-    /// serial, or deletes a record the zone does not have. Returns the records changed.
-    static func apply(_ differences: [ZoneTransfer.Difference], zone: String, to path: String) throws(Failure) -> Int {
-        var (soa, keys, byKey) = try records(path: path)
-        var changed = 0
-        for difference in differences {
-            guard difference.from == soa.soaSerial else {
-                throw Failure(description: "a difference from serial \(difference.from) does not fit the copy at serial \(soa.soaSerial ?? 0)")
-            }
-            for record in difference.deleted where record.soaSerial == nil {
-                guard byKey.removeValue(forKey: record.key) != nil else {
-                    throw Failure(description: "a difference deletes a record the zone does not have: \(record.line)")
-                }
-                changed += 1
-            }
-            for record in difference.added where record.soaSerial == nil {
-                if byKey.updateValue(record, forKey: record.key) == nil { keys.append(record.key) }
-                changed += 1
-            }
-            soa = difference.soa
-        }
-        // A record deleted and added again is in `keys` twice: written once.
-        var written = Set<String>()
-        let ordered = keys.compactMap { key -> Record? in written.insert(key).inserted ? byKey[key] : nil }
-        try write(zone: zone, soa: soa, records: ordered, to: path)
-        return changed
     }
 }

@@ -17,9 +17,9 @@ import Glibc
 /// A failure of any kind (primary down, stream cut, bad signature, a delta that does not fit)
 /// publishes nothing: the list keeps serving what it had, and the check is retried.
 final class ZoneTransferService: @unchecked Sendable {
-    private let store: PolicyStore
-    private let logger: Logger
-    private let metrics: ResolverMetrics?
+    let store: PolicyStore
+    let logger: Logger
+    let metrics: ResolverMetrics?
     /// Guards `due` and `stopped`; the worker waits on it.
     private let condition = NSCondition()
     /// When each list is next checked (seconds of `ContinuousClock` since `epoch`).
@@ -129,21 +129,26 @@ final class ZoneTransferService: @unchecked Sendable {
                         continue
                     }
                 }
-                let (kind, records) = try transferAndApply(list, transfer, client, primary, from: header?.serial)
+                let (kind, records, incremental) = try transferAndApply(list, transfer, client, primary, from: header?.serial)
                 let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18
                     + Double((ContinuousClock.now - started).components.seconds)
-                guard case .success = store.reloadLists(logger: logger, reason: "transfer of \(list.name)") else {
-                    failures.append("the transferred zone was written but could not be served (see the reload log)")
-                    break
+                if !incremental {
+                    guard case .success = store.reloadLists(logger: logger, reason: "transfer of \(list.name)") else {
+                        failures.append("the transferred zone was written but could not be served (see the reload log)")
+                        break
+                    }
                 }
                 let written = ZoneCopy.header(path: list.path)
                 metrics?.transferFinished(list: list.name, kind: kind, result: "success", records: records)
+                metrics?.transferApplied(list: list.name, how: incremental ? "incremental" : "reread")
                 metrics?.transferChecked(list: list.name, serial: written?.serial ?? serial, success: true)
                 logger.info("zone transferred", metadata: [
                     "list": "\(list.name)", "zone": "\(transfer.zone)", "primary": "\(primary)", "kind": "\(kind)",
                     "from_serial": "\(header.map { String($0.serial) } ?? "none")", "serial": "\(written?.serial ?? serial)",
-                    "records": "\(records)", "seconds": "\(String(format3digits: seconds))",
+                    "records": "\(records)", "applied": "\(incremental ? "incrementally" : "by reading the copy")",
+                    "seconds": "\(String(format3digits: seconds))",
                 ])
+                if incremental { compactIfDue(list) }
                 return interval(transfer, soa)
             } catch {
                 failures.append("\(primary): \(error)")
@@ -162,21 +167,25 @@ final class ZoneTransferService: @unchecked Sendable {
         let description: String
     }
 
-    /// An IXFR from `serial` applied to the copy, or an AXFR written as the copy: the AXFR when
-    /// there is no copy, or when the IXFR cannot be had or does not fit the copy. Returns the
-    /// kind used and the records it changed.
+    /// An IXFR from `serial` published as a delta of the policy (`applyIncrementally`) or applied
+    /// to the copy, or an AXFR written as the copy: the AXFR when there is no copy, or when the
+    /// IXFR cannot be had or does not fit. Returns the kind used, the records it changed, and
+    /// whether the policy was published already (incrementally); else the caller reads the copy.
     private func transferAndApply(_ list: ListSettings, _ transfer: ZoneTransferSettings, _ client: ZoneTransfer,
-                                  _ primary: HostPort, from serial: UInt32?) throws -> (String, Int) {
+                                  _ primary: HostPort, from serial: UInt32?) throws -> (String, Int, Bool) {
         if let serial {
             do {
                 switch try client.transfer(from: primary, serial: serial, copyPath: list.path) {
                 case .current:
-                    return ("ixfr", 0)
+                    return ("ixfr", 0, false)
                 case .full(_, let records):
                     // The primary answered the IXFR with the whole zone (RFC 1995 4): an AXFR in effect.
-                    return ("axfr", records)
+                    return ("axfr", records, false)
                 case .incremental(_, let differences):
-                    return ("ixfr", try ZoneCopy.apply(differences, zone: transfer.zone, to: list.path))
+                    if let records = try applyIncrementally(list, transfer, differences, from: serial) {
+                        return ("ixfr", records, true)
+                    }
+                    return ("ixfr", try ZoneCopy.apply(differences, zone: transfer.zone, to: list.path), false)
                 }
             } catch let failure as ZoneTransfer.Failure where failure.wantsFullTransfer {
                 logger.warning("IXFR not available; falling back to AXFR", metadata: [
@@ -192,7 +201,7 @@ final class ZoneTransferService: @unchecked Sendable {
         guard case .full(_, let records) = try client.transfer(from: primary, serial: nil, copyPath: list.path) else {
             throw Failure(description: "\(primary) did not answer the AXFR with a whole zone")
         }
-        return ("axfr", records)
+        return ("axfr", records, false)
     }
 
     /// Seconds until the next SOA check: `refresh_s`, or the zone's own SOA refresh.

@@ -118,6 +118,26 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(answered.count, 513, "every query answered, none dropped")
     }
 
+    /// A query with several TSIG records: ldns keeps only the last and leaked the others on every
+    /// parse (the `reply` fuzz target found it; a client could grow the process with each such
+    /// query). It is refused as FORMERR before ldns sees it, and one TSIG alone is still parsed.
+    func testAQueryWithSeveralTSIGRecordsIsRefusedBeforeLdnsParsesIt() throws {
+        let upstream = try CountingUpstream()
+        let server = try ResolverUnderTest(folder: folder, files: [:], lists: [], upstreamPorts: [upstream.port],
+                                           threads: 1)
+        // Root owner, type TSIG, class ANY, TTL 0, no data.
+        let tsig: [UInt8] = [0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0]
+        let three = RawDNS.appendingAdditionals([tsig, tsig, tsig], to: RawDNS.query(id: 31, name: "tsig3.example"))
+        let refused = try XCTUnwrap(RawDNS.udpExchange(three, port: server.port))
+        XCTAssertEqual(RawDNS.id(refused), 31)
+        XCTAssertEqual(RawDNS.rcode(refused), 1, "FORMERR")
+        XCTAssertEqual(upstream.count(of: "tsig3.example"), 0, "never forwarded")
+        let one = RawDNS.appendingAdditionals([tsig], to: RawDNS.query(id: 32, name: "tsig1.example"))
+        let answered = try XCTUnwrap(RawDNS.udpExchange(one, port: server.port))
+        XCTAssertEqual(RawDNS.id(answered), 32)
+        XCTAssertNotEqual(RawDNS.rcode(answered), 1, "one TSIG is no format error")
+    }
+
     /// The metrics port holds at most 64 connections (the next is closed on accept) and closes
     /// one idle for 5 s, while DNS keeps answering on its own loops. It used to keep every
     /// connection open for good, until the process ran out of descriptors.

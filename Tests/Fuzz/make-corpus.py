@@ -43,6 +43,8 @@ def reply(qname, answers=(), authority=(), ident=0x4242, rcode=0, qtype=1, edns=
 
 
 PTR = b"\xc0\x0c"  # the question name
+# A TSIG record with no data (root owner, class ANY): several in one message made ldns leak.
+TSIG = b"\x00" + struct.pack(">HHIH", 250, 255, 0, 0)
 SOA = name("ns.example") + name("hostmaster.example") + struct.pack(">IIIII", 1, 3600, 600, 86400, 300)
 
 seeds = {
@@ -61,9 +63,13 @@ seeds = {
         "ips-a": query("ok.sink.example"),
         "badvers": query("www.example", opt=b"\x00" + struct.pack(">HHIH", 41, 1232, 0x00010000, 0)),
         "notimp": query("www.example", flags=0x2100),
+        "tsig-several": query("www.example", edns=False)[:10] + struct.pack(">H", 3)
+        + query("www.example", edns=False)[12:] + TSIG * 3,
     },
     "reply": {
         "a": reply("www.example", [rr(PTR, 1, bytes([93, 184, 216, 34]))]),
+        "tsig-several": reply("www.example", [rr(PTR, 1, bytes([93, 184, 216, 34]))])[:10] + struct.pack(">H", 2)
+        + reply("www.example", [rr(PTR, 1, bytes([93, 184, 216, 34]))])[12:] + TSIG * 2,
         "a-opt": reply("www.example", [rr(PTR, 1, bytes([192, 0, 2, 1]))], edns=True),
         "cname-chain": reply("www.example", [
             rr(PTR, 5, name("cdn.judi.example")),

@@ -67,6 +67,7 @@ enum RecordType {
     static let soa: UInt16 = 6
     static let aaaa: UInt16 = 28
     static let opt: UInt16 = 41
+    static let tsig: UInt16 = 250
     static let any: UInt16 = 255
     static let classIN: UInt16 = 1
 }

@@ -4,8 +4,12 @@ import CLdns
 final class LdnsPacket {
     let pointer: UnsafeMutablePointer<ldns_pkt>
 
-    /// Parses wire bytes; the status of a packet ldns cannot read becomes the thrown error.
+    /// Parses wire bytes; the status of a packet ldns cannot read becomes the thrown error. A
+    /// message ldns would leak memory on (`MessageLayout.ldnsMayParse`) is refused before ldns.
     init(wire: UnsafeRawBufferPointer) throws(LdnsError) {
+        guard MessageLayout.ldnsMayParse(wire) else {
+            throw LdnsError(status: LDNS_STATUS_WIRE_RDATA_ERR, context: "more than one TSIG record")
+        }
         var packet: UnsafeMutablePointer<ldns_pkt>? = nil
         let base = wire.baseAddress?.assumingMemoryBound(to: UInt8.self)
         try LdnsError.check(ldns_wire2pkt(&packet, base, wire.count), "cannot parse DNS message")

@@ -1,9 +1,6 @@
 import Foundation
 import Logging
 import ResolverConfig
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Keeps every list with a `fetch` section up to date with its server: a download in the
 /// background at start (the copy at `path` is served meanwhile), then every `refresh_s`, and at
@@ -11,22 +8,17 @@ import Glibc
 /// A download is judged like a reload before it replaces the copy (`FetchedCopy`), then the lists
 /// are published like a reload (`PolicyStore.reloadLists`).
 ///
-/// Concurrency model: as `ZoneTransferService`, one thread of its own at a lower priority takes
-/// one list at a time and waits for its download (on the downloader's own event loop group),
-/// parses it and publishes; the signal task only marks lists due under a lock and wakes it.
+/// Concurrency model: a `DueTimeWorker` (one thread of its own at a lower priority) takes one
+/// list at a time and waits for its download (on the downloader's own event loop group), parses
+/// it and publishes; the signal task only marks lists due.
 final class ListFetchService: @unchecked Sendable {
     private let store: PolicyStore
     private let logger: Logger
     private let metrics: ResolverMetrics?
     private let downloader = ListDownloader()
-    /// Guards `due`, `failures` and `stopped`; the worker waits on it.
-    private let condition = NSCondition()
-    /// When each list is next downloaded (seconds of `ContinuousClock` since `epoch`).
-    private var due: [String: Double] = [:]
-    /// Downloads failed in a row, per list: the backoff's exponent.
+    private let worker = DueTimeWorker(threadName: "block-resolver-fetch")
+    /// Downloads failed in a row, per list: the backoff's exponent. Used on the worker's thread only.
     private var failures: [String: Int] = [:]
-    private var stopped = false
-    private let epoch = ContinuousClock.now
     /// The first retry after a failure; each further failure doubles it, up to `refresh_s`
     /// and at most `maxRetrySeconds`.
     static let firstRetrySeconds = 5.0
@@ -38,11 +30,6 @@ final class ListFetchService: @unchecked Sendable {
         self.logger = logger
     }
 
-    private var now: Double {
-        let elapsed = ContinuousClock.now - epoch
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    }
-
     private var fetchLists: [ListSettings] { store.current.settings.lists.filter { $0.fetch != nil } }
 
     /// Says what each downloaded list serves until its first download, and starts the worker;
@@ -50,30 +37,17 @@ final class ListFetchService: @unchecked Sendable {
     func start() {
         for list in fetchLists { reportCopy(list) }
         fetchAll()
-        let thread = Thread { [self] in
-            // On Linux the nice value is per thread (setpriority(2)); downloads yield to the event loops.
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, BackgroundWork.niceness)
-            work()
-        }
-        thread.name = "block-resolver-fetch"
-        thread.start()
+        worker.start { [self] name in fetchIfListed(name) }
     }
 
     func stop() {
-        condition.lock()
-        stopped = true
-        condition.signal()
-        condition.unlock()
+        worker.stop()
         downloader.shutdown()
     }
 
     /// Every downloaded list of the policy now served is due at once (start, SIGHUP).
     func fetchAll() {
-        let names = fetchLists.map(\.name)
-        condition.lock()
-        for name in names { due[name] = 0 }
-        condition.signal()
-        condition.unlock()
+        worker.makeDue(fetchLists.map(\.name))
     }
 
     /// The copy served now: logged loudly and shown by `dns_fetch_copy_present` when there is none.
@@ -87,35 +61,19 @@ final class ListFetchService: @unchecked Sendable {
         }
     }
 
-    private func work() {
-        while true {
-            condition.lock()
-            var next: (name: String, at: Double)? = nil
-            while !stopped {
-                next = due.min { $0.value < $1.value }.map { ($0.key, $0.value) }
-                let wait = (next?.at ?? .infinity) - now
-                if wait <= 0 { break }
-                _ = condition.wait(until: Date(timeIntervalSinceNow: min(wait, 60)))
-            }
-            if stopped { condition.unlock(); return }
-            guard let name = next?.name else { condition.unlock(); continue }
-            due[name] = .infinity  // a SIGHUP during the download makes it due again
-            condition.unlock()
-
-            guard let list = fetchLists.first(where: { $0.name == name }), let fetch = list.fetch else {
-                condition.lock(); due[name] = nil; failures[name] = nil; condition.unlock()  // gone from the config
-                continue
-            }
-            let succeeded = refresh(list, fetch)
-            condition.lock()
-            failures[name] = succeeded ? 0 : (failures[name] ?? 0) + 1
-            let delay = succeeded ? Double(fetch.refreshSeconds) : Self.retryDelay(failures: failures[name]!, fetch)
-            if due[name] == .infinity { due[name] = now + delay }
-            condition.unlock()
-            if !succeeded {
-                logger.warning("next download of the list", metadata: ["list": "\(name)", "retry_s": "\(Int(delay))"])
-            }
+    /// One download of the list named `name`, if the config still has it; the seconds until the next.
+    private func fetchIfListed(_ name: String) -> Double? {
+        guard let list = fetchLists.first(where: { $0.name == name }), let fetch = list.fetch else {
+            failures[name] = nil  // gone from the config
+            return nil
         }
+        let succeeded = refresh(list, fetch)
+        failures[name] = succeeded ? 0 : (failures[name] ?? 0) + 1
+        let delay = succeeded ? Double(fetch.refreshSeconds) : Self.retryDelay(failures: failures[name]!, fetch)
+        if !succeeded {
+            logger.warning("next download of the list", metadata: ["list": "\(name)", "retry_s": "\(Int(delay))"])
+        }
+        return delay
     }
 
     /// Seconds to wait after `failures` failures in a row: 5, 10, 20 … up to `refresh_s` and 15 minutes.
@@ -128,10 +86,7 @@ final class ListFetchService: @unchecked Sendable {
     private func refresh(_ list: ListSettings, _ fetch: ListFetchSettings) -> Bool {
         let copy = FetchedCopy(list: list)
         let started = ContinuousClock.now
-        func seconds() -> String {
-            let elapsed = ContinuousClock.now - started
-            return String(format3digits: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-        }
+        func seconds() -> String { String(format3digits: DueTimeWorker.seconds(since: started)) }
         var bytes = 0
         do {
             switch try downloader.downloadWaiting(fetch, to: copy).get() {

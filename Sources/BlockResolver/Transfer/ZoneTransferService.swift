@@ -2,30 +2,22 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import ResolverConfig
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Keeps every list with a `transfer` section up to date with its primary: a SOA check at start,
 /// every refresh interval, on a NOTIFY from a listed primary and on SIGHUP; an IXFR from the
 /// copy's serial (or an AXFR without a copy, or when the primary gives no delta); the result
 /// written as the list's copy and the lists published like a reload (`PolicyStore.reloadLists`).
 ///
-/// Concurrency model: one thread of its own at a lower priority does every transfer, one at a
-/// time, with blocking sockets bounded by a timeout; nothing here runs on an event loop. Event
-/// loops (a NOTIFY) and the signal task only mark a list as due under a lock and wake the thread.
+/// Concurrency model: a `DueTimeWorker` (one thread of its own at a lower priority) does every
+/// transfer, one at a time, with blocking sockets bounded by a timeout; nothing here runs on an
+/// event loop. Event loops (a NOTIFY) and the signal task only mark a list as due.
 /// A failure of any kind (primary down, stream cut, bad signature, a delta that does not fit)
 /// publishes nothing: the list keeps serving what it had, and the check is retried.
 final class ZoneTransferService: @unchecked Sendable {
     let store: PolicyStore
     let logger: Logger
     let metrics: ResolverMetrics?
-    /// Guards `due` and `stopped`; the worker waits on it.
-    private let condition = NSCondition()
-    /// When each list is next checked (seconds of `ContinuousClock` since `epoch`).
-    private var due: [String: Double] = [:]
-    private var stopped = false
-    private let epoch = ContinuousClock.now
+    private let worker = DueTimeWorker(threadName: "block-resolver-transfer")
     /// Seconds a connection, a read or a write to a primary may take.
     static let timeoutSeconds = 10
     /// Retry after a failure when the zone names no retry interval yet (no copy).
@@ -37,72 +29,31 @@ final class ZoneTransferService: @unchecked Sendable {
         self.logger = logger
     }
 
-    private var now: Double {
-        let elapsed = ContinuousClock.now - epoch
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    }
-
     /// Starts the worker; every transfer list is checked at once.
     func start() {
         checkAll()
-        let thread = Thread { [self] in
-            // On Linux the nice value is per thread (setpriority(2)); transfers yield to the event loops.
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, BackgroundWork.niceness)
-            work()
-        }
-        thread.name = "block-resolver-transfer"
-        thread.start()
+        worker.start { [self] name in checkIfListed(name) }
     }
 
     func stop() {
-        condition.lock()
-        stopped = true
-        condition.signal()
-        condition.unlock()
+        worker.stop()
     }
 
     /// Every transfer list of the policy now served is due at once (start, SIGHUP).
     func checkAll() {
-        let names = store.current.settings.lists.filter { $0.transfer != nil }.map(\.name)
-        condition.lock()
-        for name in names { due[name] = 0 }
-        condition.signal()
-        condition.unlock()
+        worker.makeDue(store.current.settings.lists.filter { $0.transfer != nil }.map(\.name))
     }
 
     /// `list` is due at once (a NOTIFY). Cheap: called on an event loop.
     func check(list: String) {
-        condition.lock()
-        due[list] = 0
-        condition.signal()
-        condition.unlock()
+        worker.makeDue([list])
     }
 
-    private func work() {
-        while true {
-            condition.lock()
-            var next: (name: String, at: Double)? = nil
-            while !stopped {
-                next = due.min { $0.value < $1.value }.map { ($0.key, $0.value) }
-                let wait = (next?.at ?? .infinity) - now
-                if wait <= 0 { break }
-                _ = condition.wait(until: Date(timeIntervalSinceNow: min(wait, 60)))
-            }
-            if stopped { condition.unlock(); return }
-            guard let name = next?.name else { condition.unlock(); continue }
-            due[name] = .infinity  // a NOTIFY arriving during the transfer makes it due again
-            condition.unlock()
-
-            guard let list = store.current.settings.lists.first(where: { $0.name == name }), let transfer = list.transfer
-            else {
-                condition.lock(); due[name] = nil; condition.unlock()  // gone from the config
-                continue
-            }
-            let delay = refresh(list, transfer)
-            condition.lock()
-            if due[name] == .infinity { due[name] = now + delay }
-            condition.unlock()
-        }
+    /// One SOA check of the list named `name`, if the config still has it; the seconds until the next.
+    private func checkIfListed(_ name: String) -> Double? {
+        guard let list = store.current.settings.lists.first(where: { $0.name == name }), let transfer = list.transfer
+        else { return nil }  // gone from the config
+        return refresh(list, transfer)
     }
 
     /// One SOA check of `list` and the transfer it calls for; returns the seconds until the next check.
@@ -130,8 +81,7 @@ final class ZoneTransferService: @unchecked Sendable {
                     }
                 }
                 let (kind, records, incremental) = try transferAndApply(list, transfer, client, primary, from: header?.serial)
-                let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18
-                    + Double((ContinuousClock.now - started).components.seconds)
+                let seconds = DueTimeWorker.seconds(since: started)
                 if !incremental {
                     guard case .success = store.reloadLists(logger: logger, reason: "transfer of \(list.name)") else {
                         failures.append("the transferred zone was written but could not be served (see the reload log)")

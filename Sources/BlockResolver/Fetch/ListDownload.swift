@@ -82,7 +82,13 @@ final class ListDownloader: Sendable {
             tls.trustRoots = .file(ca)
             request.tlsConfiguration = tls
         }
-        let response = try await client.execute(request, deadline: .now() + .seconds(Int64(fetch.timeoutSeconds)))
+        let deadline = NIODeadline.now() + .seconds(Int64(fetch.timeoutSeconds))
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, deadline: deadline)
+        } catch {
+            throw Failure(description: Self.explain(error, fetch))
+        }
         // The library follows an https address redirected to plain http; a list is not taken so.
         if fetch.url.lowercased().hasPrefix("https:"), let final = response.url, final.scheme?.lowercased() != "https" {
             throw Failure(description: "redirected to \(final.absoluteString), which is not https")
@@ -99,14 +105,54 @@ final class ListDownloader: Sendable {
            let length = response.headers.first(name: "content-length").flatMap(Int.init), length > fetch.maxBytes {
             throw Failure(description: "the body is \(length) bytes, more than max_bytes (\(fetch.maxBytes))", result: "too_large")
         }
-        let bytes = try await write(response.body, to: copy, maxBytes: fetch.maxBytes)
+        let bytes = try await write(response.body, to: copy, maxBytes: fetch.maxBytes, deadline: deadline,
+                                    timeoutSeconds: fetch.timeoutSeconds)
         let validators = FetchedCopy.Validators(url: fetch.url, etag: response.headers.first(name: "etag"),
                                                 lastModified: response.headers.first(name: "last-modified"))
         return .downloaded(bytes: bytes, validators: validators)
     }
 
+    /// What a failed request says in the log: the TLS refusals and the deadline in an operator's words,
+    /// with the library's own text after them.
+    static func explain(_ error: Error, _ fetch: ListFetchSettings) -> String {
+        let text = "\(error)"
+        let host = URL(string: fetch.url)?.host ?? fetch.url
+        if let ssl = error as? NIOSSLExtraError, ssl == .failedToValidateHostname {
+            return "TLS: the server's certificate does not name \(host) (\(text))"
+        }
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            let trusted = fetch.caPath.map { "the CA of `ca` (\($0))" } ?? "a CA of the system's store (set `ca` for a private one)"
+            return "TLS: the server's certificate is not signed by \(trusted) (\(text))"
+        }
+        if let client = error as? HTTPClientError, client == .deadlineExceeded {
+            return "no answer within timeout_s (\(fetch.timeoutSeconds) s): deadline passed"
+        }
+        return text
+    }
+
+    /// `stream`, unless `deadline` passes first: the client's deadline ends at the response's head,
+    /// so a server that sends part of the body and goes silent (or drips it) is cut off here.
+    private func write(_ body: HTTPClientResponse.Body, to copy: FetchedCopy, maxBytes: Int,
+                       deadline: NIODeadline, timeoutSeconds: Int) async throws -> Int {
+        let left = deadline - .now()
+        let written = try await withThrowingTaskGroup(of: Int?.self) { group in
+            group.addTask { try await self.stream(body, to: copy, maxBytes: maxBytes) }
+            group.addTask {
+                try await Task.sleep(nanoseconds: UInt64(max(left.nanoseconds, 0)))
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+        guard let written else {
+            copy.discardDownload()
+            throw Failure(description: "the body did not arrive within timeout_s (\(timeoutSeconds) s): deadline passed")
+        }
+        return written
+    }
+
     /// Streams `body` into the copy's temporary file, a chunk at a time; returns its length.
-    private func write(_ body: HTTPClientResponse.Body, to copy: FetchedCopy, maxBytes: Int) async throws -> Int {
+    private func stream(_ body: HTTPClientResponse.Body, to copy: FetchedCopy, maxBytes: Int) async throws -> Int {
         let fd = open(copy.temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         if fd < 0 {
             throw Failure(description: "cannot write \(copy.temporaryPath): \(String(cString: strerror(errno)))")

@@ -5,6 +5,8 @@ Serves the files of --root. What it does with a file is set by files next to it,
 writes between requests:
   NAME.gzip    the body is sent gzip-encoded (Content-Encoding: gzip) to a client that accepts it
   NAME.cut     Content-Length says the whole file, half of it is sent, then the connection is closed
+  NAME.stall   as .cut, but the connection is held open, silent, for the seconds its first line says
+  NAME.rate    its first line is the bytes a second the body is sent at (a benchmark's slow download)
   NAME.status  its first line is the status sent instead (500, ...), with a short text body
   NAME.redirect  its first line is a Location answered with 302 (NAME itself need not exist)
 ETag (a hash of the content) and Last-Modified (the file's mtime) are sent with every 200, and a
@@ -22,6 +24,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 
 LOG_LOCK = threading.Lock()
 
@@ -80,6 +83,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             length = os.stat(path).st_size
         cut = os.path.exists(path + ".cut")
+        stall = 0
+        if os.path.exists(path + ".stall"):
+            with open(path + ".stall") as f:
+                stall = int(f.read().split()[0])
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(length))
@@ -88,7 +95,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if gzipped:
             self.send_header("Content-Encoding", "gzip")
         self.end_headers()
-        limit = length // 2 if cut else length
+        limit = length // 2 if cut or stall else length
+        rate = 0
+        if os.path.exists(path + ".rate"):
+            with open(path + ".rate") as f:
+                rate = int(f.read().split()[0])
+        began = time.monotonic()
         sent = 0
         if gzipped:
             self.wfile.write(body[:limit])
@@ -101,8 +113,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         break
                     self.wfile.write(block)
                     sent += len(block)
+                    if rate:  # ahead of the rate: wait until it catches up
+                        time.sleep(max(0.0, sent / rate - (time.monotonic() - began)))
         self.wfile.flush()
         self.note(200, sent)
+        if stall:
+            time.sleep(stall)
+            self.close_connection = True
         if cut:
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)

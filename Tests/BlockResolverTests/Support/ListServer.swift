@@ -18,14 +18,15 @@ final class ListServer {
     /// Plain HTTP instead of HTTPS (a redirect target for the test that refuses it).
     let plain: Bool
 
-    /// A CA and a certificate in `folder`; the server itself starts with `start()`.
-    init(folder: URL, port chosen: Int? = nil, plain: Bool = false) throws {
+    /// A CA and a certificate in `folder`; the server itself starts with `start()`. Without
+    /// `namesItsAddress` the certificate names lists.example only, not the 127.0.0.1 of its URL.
+    init(folder: URL, port chosen: Int? = nil, plain: Bool = false, namesItsAddress: Bool = true) throws {
         self.plain = plain
         root = folder.appendingPathComponent("served-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         logURL = root.appendingPathComponent("requests.log")
         certificates = try TestCertificates(folder: root, name: "lists")
-        try certificates.issue("list-server", dnsName: "lists.example")
+        try certificates.issue("list-server", dnsName: "lists.example", loopbackAddress: namesItsAddress)
         port = try chosen ?? TestTools.freePort()
     }
 
@@ -47,7 +48,7 @@ final class ListServer {
 
     deinit { server?.stop() }
 
-    /// Writes a served file, or a control file next to it (`name.gzip`, `name.cut`, `name.status`).
+    /// Writes a served file, or a control file next to it (`name.gzip`, `name.cut`, `name.stall`, `name.status`).
     func write(_ name: String, _ contents: String) throws {
         let temporary = root.appendingPathComponent(".\(name).new")
         try contents.write(to: temporary, atomically: false, encoding: .utf8)
